@@ -250,7 +250,9 @@ class DocumentReader:
 
         with storage.open_raw(self.path) as raw:
             try:
-                pf = pq.ParquetFile(raw)  # needs a seekable handle: local files and smart_open's S3 reader are
+                pf = pq.ParquetFile(
+                    raw
+                )  # needs a seekable handle: local files and smart_open's S3 reader are
             except Exception as exc:  # pyarrow raises ArrowInvalid / OSError for truncated files
                 raise BadRecordError(self.path, 0, f"not a readable parquet file: {exc}") from None
             columns = set(pf.schema_arrow.names)

@@ -22,3 +22,12 @@ class BadRecordError(DolmaKitError):
         super().__init__(
             f"{where}: {reason} (pass --skip-bad to count such records and write them to rejects/)"
         )
+
+    def __reduce__(self) -> tuple[type[BadRecordError], tuple[str, int, str, bytes | None]]:
+        # worker processes send these back to the parent; default pickling would lose the fields
+        return (BadRecordError, (self.path, self.line, self.reason, self.raw))
+
+    def to_reject(self) -> dict[str, object]:
+        """The rejects-file record: where, why, and the raw line (undecodable bytes escaped, never dropped)."""
+        raw = None if self.raw is None else self.raw.decode("utf-8", errors="backslashreplace")
+        return {"file": self.path, "line": self.line, "reason": self.reason, "raw": raw}

@@ -60,22 +60,25 @@ def attribute_root_and_relative(
     shards get `.jsonl.gz` attributes).
     """
     marker = "/documents/"
-    if marker in doc_path:
-        head, _, rel = doc_path.rpartition(marker)
+    under_documents = marker in "/" + doc_path
+    if under_documents:
+        head, _, rel = ("/" + doc_path).rpartition(marker)
+        head = head[1:]  # drop the "/" added so a relative `documents/…` path matches too
     else:
-        head, rel = "", doc_path[len(base) :].lstrip("/") if doc_path.startswith(base) else doc_path
-        if not rel or rel == doc_path.lstrip("/"):
-            rel = "/".join(doc_path.split("/")[-2:])
+        rel = doc_path[len(base) :].lstrip("/") if base and doc_path.startswith(base + "/") else doc_path
+        if "/" not in rel.strip("/"):
+            rel = "/".join(doc_path.split("/")[-2:])  # keep the source folder: `<source>/<shard>`
     if compression_of(rel) == "parquet":
         rel = rel[: -len(".parquet")] + ".jsonl.gz"
     if destination:
         return destination.rstrip("/"), rel
-    if not head and marker not in doc_path:
+    if not under_documents:
         raise DolmaKitError(
             f"{doc_path}: not under a 'documents/' folder, so the attributes location is unknown; "
             "pass --destination DIR"
         )
-    return storage.join(head, "attributes", experiment), rel
+    prefix = f"{head}/" if head or doc_path.startswith("/") else ""
+    return f"{prefix}attributes/{experiment}", rel
 
 
 # --------------------------------------------------------------------------------------------- per shard

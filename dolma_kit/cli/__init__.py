@@ -28,19 +28,7 @@ err_console = Console(stderr=True)
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: user errors print one red line and exit 2, never a traceback."""
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv)
     except DolmaKitError as exc:
         err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except typer.Abort:
-        err_console.print("aborted")
-        sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as exc:  # click usage errors come through here with standalone_mode=False
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

@@ -21,8 +21,8 @@ def list_taggers(
     load_tagger_modules(tagger_modules or [])
     alias_of = {real: alias for alias, real in aliases().items()}
     table = Table(title="taggers (use NAME or NAME:key=value,... with `dolma-kit tag --taggers`)")
-    table.add_column("name")
-    table.add_column("alias")
+    table.add_column("name", no_wrap=True)
+    table.add_column("alias", no_wrap=True)
     table.add_column("options (defaults)")
     table.add_column("what it does")
     for name, cls in registered_taggers().items():

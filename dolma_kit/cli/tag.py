@@ -7,8 +7,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-Documents = Annotated[list[str], typer.Option("--documents", "-d", help="Document shards: paths, globs, URLs.")]
-Experiment = Annotated[str, typer.Option("--experiment", "-e", help="Experiment name (attribute folder/prefix).")]
+Documents = Annotated[
+    list[str], typer.Option("--documents", "-d", help="Document shards: paths, globs, URLs.")
+]
+Experiment = Annotated[
+    str, typer.Option("--experiment", "-e", help="Experiment name (attribute folder/prefix).")
+]
 Taggers = Annotated[list[str], typer.Option("--taggers", "-t", help="Taggers: NAME or NAME:key=value,...")]
 
 
@@ -23,7 +27,9 @@ def tag(
     tagger_modules: Annotated[
         list[str] | None, typer.Option("--tagger-modules", help="Modules or .py files registering taggers.")
     ] = None,
-    skip_bad: Annotated[bool, typer.Option(help="Count bad records into rejects/ instead of stopping.")] = False,
+    skip_bad: Annotated[
+        bool, typer.Option(help="Count bad records into rejects/ instead of stopping.")
+    ] = False,
     force: Annotated[bool, typer.Option(help="Redo shards already marked done.")] = False,
 ) -> None:
     """Tag documents: language, quality, PII, classifiers → attribute files line-aligned with the shards."""

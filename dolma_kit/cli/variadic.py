@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
 from typer.core import TyperGroup
 
 
-def _list_options(command: click.Command) -> set[str]:
+def _list_options(command: Any) -> set[str]:
+    """The long and short names of the command's multi-value options (Typer vendors its own click, so the
+    parameters are recognised by their attributes rather than by class)."""
     names: set[str] = set()
     for param in command.params:
-        if isinstance(param, click.Option) and param.multiple:
-            names.update(o for o in param.opts if o.startswith("--"))
+        if getattr(param, "multiple", False) and not getattr(param, "is_flag", False):
+            names.update(o for o in param.opts if o.startswith("-"))
     return names
 
 
@@ -45,7 +46,7 @@ def expand_variadic(args: list[str], list_options: set[str]) -> list[str]:
 class VariadicGroup(TyperGroup):
     """A Typer group whose subcommands accept several values after one list option."""
 
-    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         name, command, rest = super().resolve_command(ctx, args)
         if command is not None:
             rest = expand_variadic(rest, _list_options(command))
