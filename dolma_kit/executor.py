@@ -31,7 +31,7 @@ from rich.table import Table
 
 from dolma_kit import storage
 from dolma_kit.documents import JsonlWriter, dumps
-from dolma_kit.errors import DolmaKitError
+from dolma_kit.errors import BadRecordError, DolmaKitError
 
 MARKER_SUFFIX = ".done"
 
@@ -365,14 +365,33 @@ def summary_table(result: RunResult, *, max_rows: int = 25) -> Table:
     return table
 
 
-def write_rejects(task: ShardTask, rejects: list[dict[str, Any]]) -> None:
-    """Write a shard's rejected records (or remove a stale rejects file from an earlier run)."""
-    if rejects:
-        with JsonlWriter(task.rejects) as out:
-            for record in rejects:
-                out.write(record)
-    else:
-        storage.remove(task.rejects)
+class RejectsWriter:
+    """Streams a shard's bad records to `task.rejects` as they come (memory stays flat on bad input).
+
+    Opened on the first reject; on close, a shard without rejects removes any stale file from an earlier run.
+    Counts each record-level reject in `stats` (a file-level problem, line 0, holds no document).
+    """
+
+    def __init__(self, task: ShardTask, stats: ShardStats) -> None:
+        self.task = task
+        self.stats = stats
+        self._out: JsonlWriter | None = None
+
+    def __call__(self, exc: BadRecordError) -> None:
+        if self._out is None:
+            self._out = JsonlWriter(self.task.rejects)
+        self._out.write(exc.to_reject())
+        if exc.line:
+            self.stats.reject()
+
+    def __enter__(self) -> RejectsWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if self._out is not None:
+            self._out.__exit__(exc_type, exc, tb)
+        elif exc is None:
+            storage.remove(self.task.rejects)
 
 
 def write_summary(result: RunResult, path: str) -> None:

@@ -14,8 +14,8 @@ from typing import Any
 
 from dolma_kit import storage
 from dolma_kit.documents import DocumentReader, JsonlWriter, compression_of, dumps
-from dolma_kit.errors import BadRecordError, DolmaKitError
-from dolma_kit.executor import RunResult, ShardStats, ShardTask, run_shards, write_rejects, write_summary
+from dolma_kit.errors import DolmaKitError
+from dolma_kit.executor import RejectsWriter, RunResult, ShardStats, ShardTask, run_shards, write_summary
 from dolma_kit.taggers.base import Tagger
 from dolma_kit.taggers.registry import build_tagger, load_tagger_modules
 
@@ -113,16 +113,9 @@ def tag_shard(
 ) -> None:
     """Tag one shard: read documents, run every tagger, write one attribute line per document."""
     taggers = build_taggers(specs, modules)
-    rejects: list[dict[str, Any]] = []
-
-    def on_bad(exc: BadRecordError) -> None:
-        rejects.append(exc.to_reject())
-        if exc.line:
-            stats.reject()
-
-    reader = DocumentReader(task.input, on_bad=on_bad if skip_bad else None)
     prefixes = [f"{experiment}__{prefix}__" for prefix, _ in taggers]
-    with JsonlWriter(task.output) as out:
+    with RejectsWriter(task, stats) as rejects, JsonlWriter(task.output) as out:
+        reader = DocumentReader(task.input, on_bad=rejects if skip_bad else None)
         for doc in reader:
             attributes: dict[str, list[list[float]]] = {}
             for prefix, (_, tagger) in zip(prefixes, taggers, strict=True):
@@ -131,9 +124,7 @@ def tag_shard(
             out.write_line(dumps({"id": doc.id, "source": doc.source, "attributes": attributes}).encode())
             stats.keep()
             stats.progress_bytes(reader.bytes_read)
-    stats.progress_bytes(reader.bytes_read)
-    if skip_bad:
-        write_rejects(task, rejects)
+        stats.progress_bytes(reader.bytes_read)
 
 
 # --------------------------------------------------------------------------------------------- driver
