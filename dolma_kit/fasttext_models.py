@@ -82,6 +82,11 @@ def resolve_model_path(path: str | None, *, what: str) -> str:
     """An absolute local path for a model file (None → the bundled LID model); errors name the path."""
     if path is None or path == "":
         return str(bundled_lid_model())
+    if "://" in path and not path.startswith("file://"):
+        raise DolmaKitError(
+            f"{what}: model {path} must be a local file (fastText reads local paths); copy it first"
+        )
+    path = path.removeprefix("file://")
     resolved = Path(path).expanduser()
     if not resolved.is_file():
         raise DolmaKitError(f"{what}: model file {path} does not exist (expected a fastText .bin or .ftz)")
@@ -143,6 +148,11 @@ def get_model(path: str) -> FastTextModel:
     if model is None:
         model = _CACHE[path] = load_model(path)
     return model
+
+
+def forget(path: str) -> None:
+    """Drop one cached model, e.g. after `train-classifier` overwrote its file."""
+    _CACHE.pop(path, None)
 
 
 def clear_cache() -> None:
