@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,9 +33,10 @@ def s3_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    storage.s3_client().create_bucket(Bucket="corpus")
+    bucket = f"corpus-{uuid.uuid4().hex[:12]}"  # moto keeps buckets process-wide across server instances
+    storage.s3_client().create_bucket(Bucket=bucket)
     try:
-        yield "s3://corpus"
+        yield f"s3://{bucket}"
     finally:
         server.stop()
 
@@ -54,8 +56,9 @@ def test_documents_round_trip_on_s3(s3_bucket: str, suffix: str) -> None:
 def test_tag_reads_and_writes_s3(s3_bucket: str, tmp_path: Path) -> None:
     local = write_corpus(tmp_path / "local", ".jsonl.gz")
     client = storage.s3_client()
+    bucket = s3_bucket.removeprefix("s3://")
     for path in sorted(local.glob("documents/*/*.jsonl.gz")):
-        client.upload_file(str(path), "corpus", str(path.relative_to(local)))
+        client.upload_file(str(path), bucket, str(path.relative_to(local)))
     remote = tag(TagConfig(documents=[f"{s3_bucket}/documents/*/*.jsonl.gz"], experiment="e",
                            taggers=["char_length", "paragraph_count"], processes=2))  # fmt: skip
     here = tag(TagConfig(documents=[f"{local}/documents/*/*.jsonl.gz"], experiment="e",
@@ -63,11 +66,11 @@ def test_tag_reads_and_writes_s3(s3_bucket: str, tmp_path: Path) -> None:
     assert remote.total.documents_in == here.total.documents_in == 12
     for source in corpus_documents():
         key = f"attributes/e/{source}/part-0000.jsonl.gz"
-        body = client.get_object(Bucket="corpus", Key=key)["Body"].read()
+        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
         assert body == (local / key).read_bytes()
         assert storage.exists(f"{s3_bucket}/{key}.done")
     summary = json.loads(
-        client.get_object(Bucket="corpus", Key="attributes/e/tag_summary.json")["Body"].read()
+        client.get_object(Bucket=bucket, Key="attributes/e/tag_summary.json")["Body"].read()
     )
     assert summary["total"]["kept"] == 12
     # resume on S3: a second run skips every shard
