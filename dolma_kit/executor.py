@@ -158,6 +158,8 @@ def _queue_sink(docs: int, nbytes: int) -> None:
 def run_one(fn: ShardFn, task: ShardTask, sink: Callable[[int, int], None] | None = None) -> ShardStats:
     """Run the function on one shard, then mark it done. Used by every backend (local, later Ray)."""
     stats = ShardStats(shard=task.key, _sink=sink)
+    for path in (task.output, task.rejects):
+        storage.remove_stale_temps(path)
     start = time.perf_counter()
     fn(task, stats)
     stats.seconds = time.perf_counter() - start

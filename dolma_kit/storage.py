@@ -206,6 +206,21 @@ def atomic_write(path: str) -> Iterator[IO[bytes]]:
             tmp.unlink()
 
 
+def remove_stale_temps(path: str) -> int:
+    """Delete temp files that a killed writer of `path` left behind (SIGKILL runs no cleanup); returns how many.
+
+    Only the owner of `path` may call this: a temp file of a writer still running would be removed too.
+    """
+    if is_remote(path):
+        return 0  # object stores leave no partial object to clean up
+    target = Path(_local(path))
+    stale = list(target.parent.glob(f".{glob.escape(target.name)}.tmp-*")) if target.parent.is_dir() else []
+    for tmp in stale:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return len(stale)
+
+
 def write_text(path: str, text: str) -> None:
     with atomic_write(path) as fh:
         fh.write(text.encode("utf-8"))
