@@ -265,9 +265,10 @@ def run_shards(
         docs_seen = 0
         finished = 0
 
-        def advance(docs: int, nbytes: int) -> None:
-            nonlocal docs_seen
+        def advance(docs: int, nbytes: int, shards_done: int = 0) -> None:
+            nonlocal docs_seen, finished
             docs_seen += docs
+            finished += shards_done
             elapsed = max(time.monotonic() - started, 1e-9)
             progress.update(
                 bar,
@@ -280,8 +281,7 @@ def run_shards(
         if processes == 1:
             for task in todo:
                 results[task.key] = run_one(fn, task, advance)
-                finished += 1
-                advance(0, 0)
+                advance(0, 0, 1)
         else:
             _run_pool(fn, todo, processes, results, advance)
     result = RunResult(title, [results[t.key] for t in tasks])
@@ -293,7 +293,7 @@ def _run_pool(
     todo: list[ShardTask],
     processes: int,
     results: dict[str, ShardStats],
-    advance: Callable[[int, int], None],
+    advance: Callable[..., None],
 ) -> None:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
@@ -310,6 +310,7 @@ def _run_pool(
                 _drain(queue, advance)
                 for fut in done:
                     results[futures[fut].key] = fut.result()
+                    advance(0, 0, 1)
         except BaseException:
             for fut in pending:
                 fut.cancel()

@@ -94,7 +94,9 @@ _EMAIL_DOMAIN = re.compile(
 
 # Generic TLDs seen in email addresses. Any two-letter ASCII TLD is taken as a country code; with
 # `strict_tld=False` every alphabetic TLD is accepted. The list exists to reject code such as
-# `x@self.weight` or `a@b.sum`, which are matrix products, not addresses.
+# `x@self.weight` or `a@b.sum`, which are matrix products, not addresses. The special-use TLDs of
+# RFC 2606 / RFC 6761 (`example`, `test`, `invalid`, `localhost`) are in it: documentation and test data
+# use them for addresses that must be masked like real ones.
 _GENERIC_TLD_NAMES = """
     com net org edu gov mil int info biz name pro mobi aero coop museum jobs travel tel asia cat post
     app dev tech online site store shop blog cloud email mail xyz top club live news world life today
@@ -109,6 +111,7 @@ _GENERIC_TLD_NAMES = """
     paris nyc tokyo wien hamburg koeln cologne bayern swiss quebec scot wales cymru eus gal bzh
     amsterdam brussels vlaanderen ruhr nrw saarland moscow africa
     рф рус бел укр срб мкд қаз мон орг ком сайт онлайн
+    example test invalid localhost
 """
 _GENERIC_TLDS = frozenset(_GENERIC_TLD_NAMES.split())
 

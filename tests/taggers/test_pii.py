@@ -491,3 +491,11 @@ def test_public_finders_return_sorted_non_overlapping_spans() -> None:
         assert spans == sorted(spans)
         assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
     assert [text[s:e] for s, e in find_ip_addresses(text)] == ["::ffff:192.0.2.1", "10.0.0.1"]
+
+
+def test_special_use_tlds_are_addresses() -> None:
+    """RFC 2606 / 6761 domains (documentation, test data) must be masked like real ones."""
+    from dolma_kit.taggers.pii import find_emails
+
+    text = "Write to orders@millstone-bakery.example or qa@build.test."
+    assert [text[s:e] for s, e in find_emails(text)] == ["orders@millstone-bakery.example", "qa@build.test"]
