@@ -14,7 +14,7 @@ from dolma_kit.taggers.registry import build_tagger
 
 BAD_WORDS = Path(__file__).resolve().parents[1] / "fixtures" / "quality" / "bad_words.txt"
 
-#: five kept lines, one sentence each: the smallest document that passes
+#: five kept lines of at least five words, one sentence each (three are the smallest document that passes)
 GOOD = [
     "The river rose slowly after the long rain.",
     "Farmers moved their animals to higher ground.",
@@ -59,23 +59,24 @@ def test_good_document_passes() -> None:
 @pytest.mark.parametrize(
     ("line", "reason"),
     [
-        ("Three words here.", None),
-        ("Three words here!", None),
-        ("Three words here?", None),
-        ('She said "three words."', None),
-        ("She said “three words.”", None),
-        ("Three words here", "line_no_terminal_punct"),
-        ("Three words here:", "line_no_terminal_punct"),
-        ("Three words here…", "line_no_terminal_punct"),
+        ("These five words end here.", None),
+        ("These five words end here!", None),
+        ("These five words end here?", None),
+        ('She said "five words end here."', None),
+        ("She said “five words end here.”", None),
+        ("These five words end here", "line_no_terminal_punct"),
+        ("These five words end here:", "line_no_terminal_punct"),
+        ("These five words end here…", "line_no_terminal_punct"),
         ("And then the story goes on...", "line_no_terminal_punct"),  # C4's code drops "..." endings
-        ("She said ‘three words’", "line_no_terminal_punct"),
+        ("She said ‘five words end here’", "line_no_terminal_punct"),
+        ("Only four words here.", "line_too_few_words"),  # C4's code: at least 5 words
         ("Two words.", "line_too_few_words"),
         ("One.", "line_too_few_words"),
-        ("A cited line here.[1]", None),
-        ("A cited line here.[citation needed]", None),
-        ("A cited line here.[Citation Needed]", "line_no_terminal_punct"),
+        ("A cited line is here.[1]", None),
+        ("A cited line is here.[citation needed]", None),
+        ("A cited line is here.[Citation Needed]", "line_no_terminal_punct"),
         ("Please enable JavaScript to continue.", "line_javascript"),
-        ("See javascript:void(0) for details.", "line_javascript"),
+        ("See javascript:void(0) for more details.", "line_javascript"),
         ("Read our Privacy Policy for details.", "line_policy"),
         ("By continuing you accept the terms of use.", "line_policy"),
         ("This site uses cookies to work.", "line_policy"),
@@ -97,12 +98,12 @@ def test_min_words_per_line_edge() -> None:
 
 def test_max_word_length_edge() -> None:
     tagger = C4Tagger(C4Config(max_word_length=10))
-    assert tagger.line_reason("a wordlength ok here.") is None  # 10 characters
-    assert tagger.line_reason("a wordlengths too long.") == "line_too_long_word"  # 11
+    assert tagger.line_reason("a wordlength is ok here.") is None  # 10 characters
+    assert tagger.line_reason("a wordlengths is too long.") == "line_too_long_word"  # 11
 
 
 def test_dropped_line_spans_exclude_newlines_and_use_str_indices() -> None:
-    text = "Grüße aus München, liebe Freunde.\nnur zwei.\n\nMenü 🍲 ohne Punkt\n   \nEnde gut, alles gut!"
+    text = "Grüße aus München, liebe Freunde.\nnur zwei.\n\nMenü 🍲 ohne Punkt\n   \nEnde gut, alles ist gut!"
     spans = tag(text)
     assert line_spans(text, spans) == [
         ("line_too_few_words", "nur zwei."),
@@ -134,12 +135,12 @@ def test_trailing_newline_and_last_line() -> None:
 
 
 def test_min_sentences_edge() -> None:
-    assert doc_scores(tag("\n".join(GOOD)))["pass"] == 1.0
-    four = doc_scores(tag("\n".join(GOOD[:4])))
-    assert (four["sentence_count"], four["too_few_sentences"], four["pass"]) == (4.0, 1.0, 0.0)
+    assert doc_scores(tag("\n".join(GOOD[:3])))["pass"] == 1.0  # C4's code: at least 3 sentences
+    two = doc_scores(tag("\n".join(GOOD[:2])))
+    assert (two["sentence_count"], two["too_few_sentences"], two["pass"]) == (2.0, 1.0, 0.0)
     # dropped lines do not count, however many sentences they hold
-    scores = doc_scores(tag("\n".join([*GOOD[:4], "One. Two. Three. Four. Five. Six and no end"])))
-    assert scores["sentence_count"] == 4.0
+    scores = doc_scores(tag("\n".join([*GOOD[:2], "One. Two. Three. Four. Five. Six and no end"])))
+    assert scores["sentence_count"] == 2.0
     assert scores["pass"] == 0.0
 
 
@@ -215,11 +216,17 @@ def test_scripts_without_latin_punctuation() -> None:
 
 
 def test_registry_spec() -> None:
-    prefix, tagger = build_tagger('c4:min_sentences=3,terminal_punctuation=.|!|?|"|。')
+    prefix, tagger = build_tagger('c4:min_sentences=5,min_words_per_line=3,terminal_punctuation=.|!|?|"|。')
     assert prefix == "c4"
     assert isinstance(tagger, C4Tagger)
-    assert tagger.config.min_sentences == 3
+    assert (tagger.config.min_sentences, tagger.config.min_words_per_line) == (5, 3)
     assert tagger.line_reason("这是 一个 中文句子。") is None
+
+
+def test_defaults_are_the_code_that_built_c4() -> None:
+    """TFDS c4_utils: _MIN_WORDS_PER_LINE = 5, _MIN_NUM_SENTENCES = 3 (datatrove has them swapped)."""
+    config = C4Config()
+    assert (config.min_words_per_line, config.min_sentences) == (5, 3)
 
 
 def test_javascript_and_policy_lines_in_a_document() -> None:
