@@ -81,10 +81,9 @@ def test_tagger_pickles_small(model_path: str) -> None:
     assert clone.describe()["model_path"] == str(Path(model_path).resolve())
 
 
-def test_registry_name_becomes_attribute_prefix(model_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_registry_name_becomes_attribute_prefix(model_path: str) -> None:
     from dolma_kit.taggers import registry
 
-    monkeypatch.setattr(registry, "_BUILTINS_LOADED", True)  # this module's import registered the tagger
     prefix, tagger = registry.build_tagger(f"fasttext_classifier:name=quality,model={model_path},k=2")
     assert prefix == "quality" and tagger.name == "fasttext_classifier_v1"
     assert len(tagger.predict(doc(WIKI))) == 2

@@ -152,10 +152,9 @@ def test_labels_and_probabilities() -> None:
     assert clamp_probability(1.00001) == 1.0 and clamp_probability(0.25) == 0.25
 
 
-def test_registry_spec_builds_language_taggers(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_registry_spec_builds_language_taggers() -> None:
     from dolma_kit.taggers import registry
 
-    monkeypatch.setattr(registry, "_BUILTINS_LOADED", True)  # this module's import registered the taggers
     prefix, tagger = registry.build_tagger("ft_lang_id:top_k=1,min_score=0.2")
     assert prefix == "ft_lang_id" and tagger.name == "ft_lang_id_v1"
     assert isinstance(tagger.config, LanguageIdConfig) and tagger.config.top_k == 1
