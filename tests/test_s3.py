@@ -69,9 +69,7 @@ def test_tag_reads_and_writes_s3(s3_bucket: str, tmp_path: Path) -> None:
         body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
         assert body == (local / key).read_bytes()
         assert storage.exists(f"{s3_bucket}/{key}.done")
-    summary = json.loads(
-        client.get_object(Bucket=bucket, Key="attributes/e/tag_summary.json")["Body"].read()
-    )
+    summary = json.loads(client.get_object(Bucket=bucket, Key="attributes/e/tag_summary.json")["Body"].read())
     assert summary["total"]["kept"] == 12
     # resume on S3: a second run skips every shard
     again = tag(TagConfig(documents=[f"{s3_bucket}/documents/*/*.jsonl.gz"], experiment="e",
