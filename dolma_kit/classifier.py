@@ -9,9 +9,7 @@ top-1 predictions; fastText's own `test` numbers are kept beside them as a cross
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import json
 import os
 import tempfile
@@ -23,7 +21,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from dolma_kit import storage
-from dolma_kit.errors import DolmaKitError
+from dolma_kit.documents import iter_raw_lines, parse_json_line
+from dolma_kit.errors import BadRecordError, DolmaKitError
 from dolma_kit.fasttext_models import LABEL_PREFIX, FastTextModel, forget, import_fasttext, load_model
 from dolma_kit.text import single_line
 
@@ -122,17 +121,6 @@ def write_report(report: ClassifierReport, path: str | Path) -> None:
     storage.write_text(str(path), json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n")
 
 
-def _open_lines(path: str) -> IO[bytes]:
-    raw = storage.open_raw(path)
-    if path.endswith(".gz"):
-        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
-    if path.endswith(".zst"):
-        import zstandard
-
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))  # type: ignore[arg-type]
-    return raw
-
-
 def _labels(value: Any, where: str) -> tuple[str, ...]:
     values = [value] if isinstance(value, str) else value
     if not isinstance(values, list) or not values:
@@ -156,24 +144,24 @@ def read_labelled(path: str | Path) -> Iterator[Example]:
     if not storage.exists(path):
         raise DolmaKitError(f"labelled file {path} does not exist")
     try:
-        with _open_lines(path) as fh:
-            for lineno, raw in enumerate(fh, start=1):
-                where = f"{path}:{lineno}"
-                if not raw.strip():
-                    continue
-                try:
-                    record = json.loads(raw)
-                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                    raise DolmaKitError(f"{where}: not a JSON object ({exc})") from exc
-                if not isinstance(record, dict):
-                    raise DolmaKitError(f"{where}: expected a JSON object, got {type(record).__name__}")
-                text = record.get("text")
-                if not isinstance(text, str) or not text.strip():
-                    raise DolmaKitError(f"{where}: missing or empty `text` (a non-empty string)")
-                if "label" not in record:
-                    raise DolmaKitError(f"{where}: missing `label` (a string or a list of strings)")
-                yield Example(text, _labels(record["label"], where), where)
-    except (OSError, EOFError) as exc:
+        for lineno, raw in iter_raw_lines(path):
+            where = f"{path}:{lineno}"
+            if not raw.strip():
+                continue
+            record = parse_json_line(path, lineno, raw)
+            if not isinstance(record, dict):
+                raise DolmaKitError(f"{where}: expected a JSON object, got {type(record).__name__}")
+            text = record.get("text")
+            if not isinstance(text, str) or not text.strip():
+                raise DolmaKitError(f"{where}: missing or empty `text` (a non-empty string)")
+            if "label" not in record:
+                raise DolmaKitError(f"{where}: missing `label` (a string or a list of strings)")
+            yield Example(text, _labels(record["label"], where), where)
+    except BadRecordError as exc:
+        if exc.line == 0 and "empty file" in exc.reason:
+            return  # the caller reports "no labelled examples", the clearer message for this command
+        raise DolmaKitError(f"{path}:{exc.line}: {exc.reason}") from None
+    except OSError as exc:
         raise DolmaKitError(f"{path}: cannot read ({exc})") from exc
 
 

@@ -127,7 +127,8 @@ class _ZstdReader(io.RawIOBase):
         return n
 
 
-def _json_record(path: str, line_no: int, raw: bytes) -> Document:
+def parse_json_line(path: str, line_no: int, raw: bytes) -> Any:
+    """Decode one JSON Lines record; bad UTF-8, blank lines and malformed JSON raise with `file:line`."""
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -135,10 +136,46 @@ def _json_record(path: str, line_no: int, raw: bytes) -> Document:
     if not line.strip():
         raise BadRecordError(path, line_no, "blank line (expected one JSON object)", raw)
     try:
-        obj = json.loads(line)
+        return json.loads(line)
     except json.JSONDecodeError as exc:
         raise BadRecordError(path, line_no, f"malformed JSON: {exc.msg} at column {exc.colno}", raw) from None
-    return _document(path, line_no, obj, raw)
+
+
+def iter_raw_lines(
+    path: str, counter: Callable[[IO[bytes]], IO[bytes]] | None = None
+) -> Iterator[tuple[int, bytes]]:
+    """(1-based line number, line without its newline) of a .jsonl / .jsonl.gz / .jsonl.zst file, streamed.
+
+    A truncated or corrupt archive raises `BadRecordError` at the line after the last complete one; a file
+    with no line at all raises at line 0. `counter` may wrap the raw handle (to count bytes for progress).
+    """
+    try:
+        raw = storage.open_raw(path)
+    except (OSError, ValueError) as exc:
+        raise DolmaKitError(f"{path}: cannot open: {exc}") from exc
+    if counter is not None:
+        raw = counter(raw)
+    kind = compression_of(path)
+    buffered = io.BufferedReader(raw, buffer_size=1 << 16)  # type: ignore[arg-type]
+    if kind == "gzip":
+        stream: IO[bytes] = gzip.GzipFile(fileobj=buffered, mode="rb")
+    elif kind == "zstd":
+        stream = io.BufferedReader(_ZstdReader(buffered), buffer_size=1 << 16)
+    else:
+        stream = buffered
+    line_no = 0
+    with raw, stream:
+        while True:
+            try:
+                raw_line = stream.readline()
+            except (EOFError, OSError, zlib.error, zstandard.ZstdError) as exc:
+                raise BadRecordError(path, line_no + 1, f"truncated or corrupt {kind} data: {exc}") from None
+            if not raw_line:
+                break
+            line_no += 1
+            yield line_no, raw_line.rstrip(b"\r\n")
+    if line_no == 0:
+        raise BadRecordError(path, 0, "empty file: no records")
 
 
 def _document(path: str, line_no: int, obj: Any, raw: bytes | None) -> Document:
@@ -209,41 +246,18 @@ class DocumentReader:
         self.on_bad(exc)
 
     def _jsonl(self) -> Iterator[Document]:
-        try:
-            raw = storage.open_raw(self.path)
-        except (OSError, ValueError) as exc:
-            raise DolmaKitError(f"{self.path}: cannot open: {exc}") from exc
-        self._counter = _CountingReader(raw)
-        kind = compression_of(self.path)
-        buffered = io.BufferedReader(self._counter, buffer_size=1 << 16)
-        if kind == "gzip":
-            stream: IO[bytes] = gzip.GzipFile(fileobj=buffered, mode="rb")
-        elif kind == "zstd":
-            stream = io.BufferedReader(_ZstdReader(buffered), buffer_size=1 << 16)
-        else:
-            stream = buffered
-        line_no = 0
-        with self._counter, stream:
-            while True:
-                try:
-                    raw_line = stream.readline()
-                except (EOFError, OSError, zlib.error, zstandard.ZstdError) as exc:
-                    raise BadRecordError(
-                        self.path, line_no + 1, f"truncated or corrupt {kind} data: {exc}"
-                    ) from None
-                if not raw_line:
-                    break
-                line_no += 1
-                raw_line = raw_line.rstrip(b"\r\n")
-                try:
-                    doc = _json_record(self.path, line_no, raw_line)
-                except BadRecordError as exc:
-                    self._bad(exc)
-                    continue
-                self.records += 1
-                yield doc
-        if line_no == 0:
-            raise BadRecordError(self.path, 0, "empty file: no records")
+        def count(raw: IO[bytes]) -> IO[bytes]:
+            self._counter = _CountingReader(raw)
+            return self._counter  # type: ignore[return-value]
+
+        for line_no, raw_line in iter_raw_lines(self.path, count):
+            try:
+                doc = _document(self.path, line_no, parse_json_line(self.path, line_no, raw_line), raw_line)
+            except BadRecordError as exc:
+                self._bad(exc)
+                continue
+            self.records += 1
+            yield doc
 
     def _parquet(self) -> Iterator[Document]:
         import pyarrow.parquet as pq

@@ -110,7 +110,7 @@ def test_evaluate_by_hand() -> None:
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ('{"text": "fine", "label": "x"', "not a JSON object"),
+        ('{"text": "fine", "label": "x"', "malformed JSON"),
         ('["text", "label"]', "expected a JSON object"),
         ('{"text": "no label here"}', "missing `label`"),
         ('{"label": "x"}', "missing or empty `text`"),
