@@ -1,9 +1,7 @@
 """The `tag` stage: run taggers over document shards and write line-aligned attribute files.
 
-Attributes never touch documents (Dolma's contract): for `…/documents/<source>/<shard>` they go to
-`…/attributes/<experiment>/<source>/<shard>` (or under `--destination`), one line per readable document, in
-document order: `{"id", "source", "attributes": {"<experiment>__<tagger>__<type>": [[start, end, score], …]}}`.
-Documents rejected with `--skip-bad` have no attribute line; `mix` skips the same records, so lines stay aligned.
+Where attributes go and how a shard's lines are written is `attributes.py`'s job (shared with dedup); this
+module builds the taggers once per process and turns their spans into attribute names.
 """
 
 from __future__ import annotations
@@ -13,14 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dolma_kit import storage
-from dolma_kit.documents import DocumentReader, JsonlWriter, compression_of, dumps
+from dolma_kit.attributes import SCHEMA_NAME, attribute_tasks, write_attribute_shard
+from dolma_kit.documents import Document, dumps
 from dolma_kit.errors import DolmaKitError
-from dolma_kit.executor import RejectsWriter, RunResult, ShardStats, ShardTask, run_shards, write_summary
+from dolma_kit.executor import RunResult, ShardStats, ShardTask, run_shards, write_summary
 from dolma_kit.taggers.base import Tagger
 from dolma_kit.taggers.registry import build_tagger, load_tagger_modules
 
 SUMMARY_NAME = "tag_summary.json"
-SCHEMA_NAME = "attributes_schema.json"
 
 
 @dataclass(kw_only=True)
@@ -49,36 +47,6 @@ class TagConfig:
             raise DolmaKitError(f"--experiment {self.experiment!r}: must be non-empty, without '/' or '__'")
         if not self.taggers:
             raise DolmaKitError("--taggers: give at least one tagger (see `dolma-kit list`)")
-
-
-def attribute_root_and_relative(
-    doc_path: str, base: str, experiment: str, destination: str | None
-) -> tuple[str, str]:
-    """Where a shard's attributes go: (attribute root, path below it).
-
-    Below the root the path mirrors the documents' (`<source>/<shard>`), keeping the extension (parquet
-    shards get `.jsonl.gz` attributes).
-    """
-    marker = "/documents/"
-    under_documents = marker in "/" + doc_path
-    if under_documents:
-        head, _, rel = ("/" + doc_path).rpartition(marker)
-        head = head[1:]  # drop the "/" added so a relative `documents/…` path matches too
-    else:
-        rel = doc_path[len(base) :].lstrip("/") if base and doc_path.startswith(base + "/") else doc_path
-        if "/" not in rel.strip("/"):
-            rel = "/".join(doc_path.split("/")[-2:])  # keep the source folder: `<source>/<shard>`
-    if compression_of(rel) == "parquet":
-        rel = rel[: -len(".parquet")] + ".jsonl.gz"
-    if destination:
-        return destination.rstrip("/"), rel
-    if not under_documents:
-        raise DolmaKitError(
-            f"{doc_path}: not under a 'documents/' folder, so the attributes location is unknown; "
-            "pass --destination DIR"
-        )
-    prefix = f"{head}/" if head or doc_path.startswith("/") else ""
-    return f"{prefix}attributes/{experiment}", rel
 
 
 # --------------------------------------------------------------------------------------------- per shard
@@ -114,17 +82,15 @@ def tag_shard(
     """Tag one shard: read documents, run every tagger, write one attribute line per document."""
     taggers = build_taggers(specs, modules)
     prefixes = [f"{experiment}__{prefix}__" for prefix, _ in taggers]
-    with RejectsWriter(task, stats) as rejects, JsonlWriter(task.output) as out:
-        reader = DocumentReader(task.input, on_bad=rejects if skip_bad else None)
-        for doc in reader:
-            attributes: dict[str, list[list[float]]] = {}
-            for prefix, (_, tagger) in zip(prefixes, taggers, strict=True):
-                for span in tagger.predict(doc):
-                    attributes.setdefault(prefix + span.type, []).append([span.start, span.end, span.score])
-            out.write_line(dumps({"id": doc.id, "source": doc.source, "attributes": attributes}).encode())
-            stats.keep()
-            stats.progress_bytes(reader.bytes_read)
-        stats.progress_bytes(reader.bytes_read)
+
+    def attributes_of(doc: Document) -> dict[str, list[list[float]]]:
+        attributes: dict[str, list[list[float]]] = {}
+        for prefix, (_, tagger) in zip(prefixes, taggers, strict=True):
+            for span in tagger.predict(doc):
+                attributes.setdefault(prefix + span.type, []).append([span.start, span.end, span.score])
+        return attributes
+
+    write_attribute_shard(task, stats, attributes_of, skip_bad=skip_bad)
 
 
 # --------------------------------------------------------------------------------------------- driver
@@ -132,11 +98,7 @@ def tag_shard(
 
 def plan(config: TagConfig) -> list[ShardTask]:
     """One task per document shard, its output the mirrored attribute path."""
-    tasks = []
-    for info in storage.expand(config.documents):
-        root, rel = attribute_root_and_relative(info.path, info.base, config.experiment, config.destination)
-        tasks.append(ShardTask(key=rel, input=info.path, output=storage.join(root, rel), size=info.size))
-    return tasks
+    return attribute_tasks(config.documents, config.experiment, config.destination)
 
 
 def schema(config: TagConfig) -> dict[str, Any]:

@@ -192,6 +192,6 @@ def test_main_prints_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_attribute_locations(
     doc_path: str, base: str, destination: str | None, expected: tuple[str, str]
 ) -> None:
-    from dolma_kit.tag import attribute_root_and_relative
+    from dolma_kit.attributes import attribute_root_and_relative
 
     assert attribute_root_and_relative(doc_path, base, "e", destination) == expected
