@@ -1,0 +1,46 @@
+"""Normalisation before hashing: what must compare equal, and what must not."""
+
+from __future__ import annotations
+
+import pytest
+
+from dolma_kit.dedup.normalize import normalize_text, normalize_url
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Hello, World!", "hello world"),
+        ("It costs 12 euros.", "It costs 99 euros"),
+        ("ﬁne  day\n\n", "fine day"),  # NFKC ligature, whitespace
+        ("École", "école"),
+        ("STRASSE", "straße"),  # case folding
+        ("٣ apples", "3 apples"),  # any decimal digit
+    ],
+)
+def test_equal_after_normalisation(a: str, b: str) -> None:
+    assert normalize_text(a) == normalize_text(b)
+
+
+@pytest.mark.parametrize(("a", "b"), [("cat", "cot"), ("a b", "ab"), ("Köln", "Koln")])
+def test_different_after_normalisation(a: str, b: str) -> None:
+    assert normalize_text(a) != normalize_text(b)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("https://www.example.com/a/b/", "http://example.com/a/b"),
+        ("http://example.com:80/x#top", "https://EXAMPLE.com/x"),
+        ("http://example.com/p?b=2&a=1&utm_source=news", "http://example.com/p?a=1&b=2"),
+        ("http://example.com//a///b", "http://example.com/a/b"),
+    ],
+)
+def test_same_page_urls(a: str, b: str) -> None:
+    assert normalize_url(a) == normalize_url(b)
+
+
+def test_different_pages_and_non_urls() -> None:
+    assert normalize_url("http://example.com/a?x=1") != normalize_url("http://example.com/a?x=2")
+    assert normalize_url("http://example.com:8080/") != normalize_url("http://example.com/")
+    assert normalize_url("  not a url ") == "not a url"
