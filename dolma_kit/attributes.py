@@ -61,18 +61,29 @@ def attribute_tasks(documents: list[str], experiment: str, destination: str | No
 
 
 def write_attribute_shard(
-    task: ShardTask, stats: ShardStats, attributes_of: Callable[[Document], Attributes], *, skip_bad: bool
+    task: ShardTask,
+    stats: ShardStats,
+    attributes_of: Callable[[Document], Attributes],
+    *,
+    skip_bad: bool,
+    removal: Callable[[Attributes], str | None] | None = None,
 ) -> None:
     """Read `task.input`, write one attribute line per document to `task.output`, count, report progress.
 
+    Every readable document gets a line. `removal` says, from a document's attributes, why `mix` will drop it
+    (dedup's later occurrences) or None; such documents count as removed with that reason, the rest as kept.
     Bad records stop the shard (`BadRecordError` with file:line) unless `skip_bad`, which streams them to the
     shard's rejects file. The output appears only if the whole shard succeeds.
     """
     with RejectsWriter(task, stats) as rejects, JsonlWriter(task.output) as out:
         reader = DocumentReader(task.input, on_bad=rejects if skip_bad else None)
         for doc in reader:
-            line = {"id": doc.id, "source": doc.source, "attributes": attributes_of(doc)}
-            out.write_line(dumps(line).encode())
-            stats.keep()
+            attributes = attributes_of(doc)
+            out.write_line(dumps({"id": doc.id, "source": doc.source, "attributes": attributes}).encode())
+            reason = removal(attributes) if removal is not None else None
+            if reason is None:
+                stats.keep()
+            else:
+                stats.remove(reason)
             stats.progress_bytes(reader.bytes_read)
         stats.progress_bytes(reader.bytes_read)

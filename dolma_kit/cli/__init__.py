@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
-from dolma_kit.cli import list_taggers, tag, train_classifier
+from dolma_kit.cli import dedup, list_taggers, tag, train_classifier
 from dolma_kit.cli.variadic import VariadicGroup
 from dolma_kit.errors import DolmaKitError
 
@@ -21,6 +21,7 @@ app = typer.Typer(
 app.command("tag")(tag.tag)
 app.command("list")(list_taggers.list_taggers)
 app.command("train-classifier")(train_classifier.train_classifier)
+app.add_typer(dedup.app, name="dedup")
 
 err_console = Console(stderr=True)
 

@@ -7,12 +7,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-Documents = Annotated[
-    list[str], typer.Option("--documents", "-d", help="Document shards: paths, globs, URLs.")
-]
-Experiment = Annotated[
-    str, typer.Option("--experiment", "-e", help="Experiment name (attribute folder/prefix).")
-]
+from dolma_kit.cli.options import Destination, Documents, Experiment, Force, Processes, SkipBad
+
 Taggers = Annotated[list[str], typer.Option("--taggers", "-t", help="Taggers: NAME or NAME:key=value,...")]
 
 
@@ -20,17 +16,13 @@ def tag(
     documents: Documents,
     experiment: Experiment,
     taggers: Taggers,
-    destination: Annotated[
-        str | None, typer.Option(help="Attribute root (default: documents/ → attributes/<experiment>/).")
-    ] = None,
-    processes: Annotated[int | None, typer.Option("--processes", "-p", help="Worker processes.")] = None,
+    destination: Destination = None,
+    processes: Processes = None,
     tagger_modules: Annotated[
         list[str] | None, typer.Option("--tagger-modules", help="Modules or .py files registering taggers.")
     ] = None,
-    skip_bad: Annotated[
-        bool, typer.Option(help="Count bad records into rejects/ instead of stopping.")
-    ] = False,
-    force: Annotated[bool, typer.Option(help="Redo shards already marked done.")] = False,
+    skip_bad: SkipBad = False,
+    force: Force = False,
 ) -> None:
     """Tag documents: language, quality, PII, classifiers → attribute files line-aligned with the shards."""
     from dolma_kit.executor import summary_table

@@ -1,0 +1,327 @@
+"""The `dedup minhash` stage: signatures → LSH → clusters → attributes, each through the executor.
+
+Every step is a set of shard tasks with `.done` markers, so a killed run resumes where it stopped and any step
+can run on its own (`--stage`). Intermediate files live in the work directory (default
+`<attribute root>/_work/minhash/`), named by what they depend on (config fields; for LSH and clusters also
+a digest of the ordered shard list), so files of different settings or inputs never mix:
+
+    signatures/<n·p·s>/<source>/<shard>.sig.npy   uint32 [documents, num_perm], document order
+    lsh/<n·p·s·b·r·w>-<digest>/band-<i>.npy       int64 [pairs, 2] candidate pairs of band i
+    clusters/<…·t>-<digest>/labels.npy            int64 [documents]: smallest index in the cluster
+    attributes.json                               which clusters the attribute files were written from
+
+A re-run whose clusters differ from those the attribute files came from stops with an error (`--force`
+rewrites everything, or use another experiment), instead of leaving attributes of two runs side by side.
+
+Document indices are global: shards in path order, documents in file order (records rejected by `--skip-bad`
+take no index, as they take no attribute line). The kept document of a cluster is the one with the smallest
+index, i.e. the first by (source, shard, line).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from dolma_kit import storage
+from dolma_kit.attributes import SCHEMA_NAME, attribute_tasks, write_attribute_shard
+from dolma_kit.dedup.lsh import Signatures, candidate_pairs, cluster_pairs, unique_pairs
+from dolma_kit.dedup.minhash import MinhashConfig, SignatureComputer
+from dolma_kit.documents import Document, DocumentReader, dumps
+from dolma_kit.errors import DolmaKitError
+from dolma_kit.executor import RunResult, ShardStats, ShardTask, run_shards, write_summary
+
+Stage = Literal["all", "signatures", "lsh", "cluster", "attributes"]
+STAGES = ("all", "signatures", "lsh", "cluster", "attributes")
+SUMMARY_NAME = "dedup_minhash_summary.json"
+REPORT_NAME = "dedup_minhash_report.json"
+REMOVED_REASON = "minhash_duplicate"
+ATTRIBUTE_NAMES = ("cluster_id", "cluster_size", "duplicate")
+STATE_NAME = "attributes.json"
+
+
+@dataclass(kw_only=True)
+class MinhashDedupConfig:
+    """Where `dedup minhash` reads and writes; the algorithm's parameters are in `minhash`."""
+
+    documents: list[str]
+    """Document shards: paths, globs or URLs."""
+    experiment: str
+    """Attribute folder and the first part of every attribute name."""
+    minhash: MinhashConfig = field(default_factory=MinhashConfig)
+    """N-grams, permutations, bands × rows, threshold, seed."""
+    destination: str | None = None
+    """Attribute root; default: the `documents/` folder's sibling `attributes/<experiment>/`."""
+    work_dir: str | None = None
+    """Intermediate files go to `<work_dir>/minhash/`; default `<attribute root>/_work`."""
+    processes: int | None = None
+    """Worker processes (default: all cores)."""
+    skip_bad: bool = False
+    """Count bad records (and write them to rejects/) instead of stopping."""
+    force: bool = False
+    """Redo work already marked done."""
+    stage: Stage = "all"
+    """Run one step only (its inputs must exist) or all of them."""
+    batch_size: int = 128
+    """Documents per vectorised signature batch."""
+
+    def __post_init__(self) -> None:
+        if not self.experiment or "__" in self.experiment or "/" in self.experiment:
+            raise DolmaKitError(f"--experiment {self.experiment!r}: must be non-empty, without '/' or '__'")
+        if self.stage not in STAGES:
+            raise DolmaKitError(f"--stage {self.stage!r}: one of {', '.join(STAGES)}")
+
+
+@dataclass
+class Plan:
+    """Every task of every step, and the paths that tie the steps together."""
+
+    attributes: list[ShardTask]
+    signatures: list[ShardTask]
+    bands: list[ShardTask]
+    cluster: ShardTask
+    roots: list[str]
+    work: str
+
+
+def plan(config: MinhashDedupConfig) -> Plan:
+    attr = attribute_tasks(config.documents, config.experiment, config.destination)
+    roots = sorted({t.root for t in attr})
+    work = storage.join(config.work_dir or storage.join(roots[0], "_work"), "minhash")
+    listing = "\n".join(f"{t.input}\t{t.size}" for t in attr)
+    digest = hashlib.sha1(listing.encode()).hexdigest()[:10]
+    mh = config.minhash
+    sig_root = storage.join(work, "signatures", mh.signature_key())
+    sigs = [
+        ShardTask(
+            key=t.key + ".sig.npy",
+            input=t.input,
+            output=storage.join(sig_root, t.key + ".sig.npy"),
+            size=t.size,
+        )
+        for t in attr
+    ]
+    lsh_root = storage.join(work, "lsh", f"{mh.lsh_key()}-{digest}")
+    bands = [
+        ShardTask(key=f"band-{b:03d}.npy", input=sig_root, output=storage.join(lsh_root, f"band-{b:03d}.npy"))
+        for b in range(mh.b)
+    ]
+    cluster_root = storage.join(work, "clusters", f"{mh.cluster_key()}-{digest}")
+    cluster = ShardTask(key="labels.npy", input=lsh_root, output=storage.join(cluster_root, "labels.npy"))
+    return Plan(attr, sigs, bands, cluster, roots, work)
+
+
+# --------------------------------------------------------------------------------------------- npy i/o
+
+
+def save_npy(path: str, array: np.ndarray) -> None:
+    with storage.atomic_write(path) as fh:
+        np.save(fh, array, allow_pickle=False)
+
+
+def load_npy(path: str, *, mmap: bool = True) -> np.ndarray:
+    """Memory-mapped when local (the LSH and cluster steps never hold all signatures in memory)."""
+    if mmap and not storage.is_remote(path):
+        return np.load(storage._local(path), mmap_mode="r", allow_pickle=False)
+    with storage.open_raw(path) as fh:
+        return np.load(io.BytesIO(fh.read()), allow_pickle=False)
+
+
+def _require(tasks: list[ShardTask], step: str) -> None:
+    missing = [t.output for t in tasks if not storage.exists(t.marker)]
+    if missing:
+        raise DolmaKitError(f"{missing[0]}: not done yet; run `--stage {step}` (or `--stage all`) first")
+
+
+# --------------------------------------------------------------------------------------------- steps
+
+
+def signature_shard(task: ShardTask, stats: ShardStats, *, minhash: MinhashConfig, batch_size: int,
+                    skip_bad: bool) -> None:  # fmt: skip
+    """One document shard → its signatures, uint32 [documents, num_perm] in document order."""
+    compute = SignatureComputer(minhash)
+    reader = DocumentReader(
+        task.input, on_bad=(lambda exc: stats.reject() if exc.line else None) if skip_bad else None
+    )
+    parts: list[np.ndarray] = []
+    batch: list[str] = []
+    for doc in reader:
+        batch.append(doc.text)
+        stats.keep()
+        if len(batch) >= batch_size:
+            parts.append(compute(batch))
+            batch = []
+            stats.progress_bytes(reader.bytes_read)
+    if batch:
+        parts.append(compute(batch))
+    stats.progress_bytes(reader.bytes_read)
+    sig = np.concatenate(parts) if parts else np.zeros((0, minhash.num_perm), dtype=np.uint32)
+    save_npy(task.output, sig)
+
+
+def _signatures(paths: list[str]) -> Signatures:
+    """Every shard's signatures, each opened (memory-mapped) only while read."""
+    return Signatures([functools.partial(load_npy, p) for p in paths], lengths=[npy_rows(p) for p in paths])
+
+
+def band_shard(task: ShardTask, stats: ShardStats, *, band: int, minhash: MinhashConfig,
+               sig_paths: list[str]) -> None:  # fmt: skip
+    """One LSH band over all signatures → its candidate pairs."""
+    sigs = _signatures(sig_paths)
+    keys, valid = sigs.band(band, minhash.r)
+    save_npy(task.output, candidate_pairs(keys, valid, minhash.window))
+    stats.documents_in = stats.kept = len(sigs)
+
+
+def cluster_shard(task: ShardTask, stats: ShardStats, *, minhash: MinhashConfig, sig_paths: list[str],
+                  band_paths: list[str]) -> None:  # fmt: skip
+    """All bands' candidates → verified pairs → cluster labels (and the counts beside them)."""
+    sigs = _signatures(sig_paths)
+    n = len(sigs)
+    pairs = unique_pairs([load_npy(p, mmap=False) for p in band_paths], n)
+    labels, counts = cluster_pairs(sigs, pairs, minhash.threshold)
+    storage.write_text(task.output + ".counts.json", json.dumps(counts) + "\n")
+    save_npy(task.output, labels)
+    removed = counts["duplicates"]
+    stats.documents_in, stats.kept, stats.removed = n, n - removed, removed
+    if removed:
+        stats.removed_by[REMOVED_REASON] = removed
+
+
+def attribute_shard(task: ShardTask, stats: ShardStats, *, experiment: str, labels_path: str,
+                    offset: int, count: int, skip_bad: bool) -> None:  # fmt: skip
+    """One document shard → its attribute lines: cluster id, cluster size, duplicate flag."""
+    labels_all = load_npy(labels_path)
+    labels = np.asarray(labels_all[offset : offset + count])
+    sizes = np.bincount(labels_all).astype(np.int64) if count else np.zeros(0, dtype=np.int64)
+    names = [f"{experiment}__minhash__{name}" for name in ATTRIBUTE_NAMES]
+    i = 0
+
+    def attributes_of(doc: Document) -> dict[str, list[list[float]]]:
+        nonlocal i
+        if i >= count:
+            raise DolmaKitError(
+                f"{task.input}: more documents than when its signatures were computed; --force"
+            )
+        label = int(labels[i])
+        duplicate = label != offset + i
+        end = len(doc.text)
+        values = (float(label), float(sizes[label]), 1.0 if duplicate else 0.0)
+        i += 1
+        return {name: [[0, end, value]] for name, value in zip(names, values, strict=True)}
+
+    def removal(attributes: dict[str, list[list[float]]]) -> str | None:
+        return REMOVED_REASON if attributes[names[2]][0][2] else None  # non-kept cluster members
+
+    write_attribute_shard(task, stats, attributes_of, skip_bad=skip_bad, removal=removal)
+    if i != count:
+        storage.remove(task.output)
+        raise DolmaKitError(f"{task.input}: fewer documents than when its signatures were computed; --force")
+
+
+# --------------------------------------------------------------------------------------------- driver
+
+
+@dataclass
+class MinhashResult:
+    """What a run did: the step results it ran (by step name) and the plan they followed."""
+
+    plan: Plan
+    steps: dict[str, RunResult]
+    report: dict[str, Any] | None = None
+
+
+def npy_rows(path: str) -> int:
+    """Rows of a .npy file, from its header only."""
+    with storage.open_raw(path) as fh:
+        fmt = np.lib.format
+        version = fmt.read_magic(fh)
+        read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, _, _ = read_header(fh)
+    return int(shape[0])
+
+
+def schema(config: MinhashDedupConfig) -> dict[str, Any]:
+    names = [f"{config.experiment}__minhash__{name}" for name in ATTRIBUTE_NAMES]
+    return {
+        "experiment": config.experiment,
+        "dedup": {"minhash": {**config.minhash.to_json(), "attributes": names}},
+    }
+
+
+def run_minhash(config: MinhashDedupConfig, **run_options: Any) -> MinhashResult:
+    """Run the chosen step(s); writes attributes, schema, summary and report beside the attributes."""
+    from dolma_kit.dedup.minhash_report import build_report
+
+    p = plan(config)
+    mh = config.minhash
+    if config.stage in ("all", "attributes"):
+        _check_state(p, config.force)
+    steps: dict[str, RunResult] = {}
+    common = {"processes": config.processes, "force": config.force, **run_options}
+
+    def want(step: str) -> bool:
+        return config.stage in ("all", step)
+
+    if want("signatures"):
+        fn = functools.partial(
+            signature_shard, minhash=mh, batch_size=config.batch_size, skip_bad=config.skip_bad
+        )
+        steps["signatures"] = run_shards(fn, p.signatures, title="minhash signatures", **common)
+    sig_paths = [t.output for t in p.signatures]
+    if want("lsh"):
+        _require(p.signatures, "signatures")
+        tasks = p.bands
+        fns = {t.key: functools.partial(band_shard, band=b, minhash=mh, sig_paths=sig_paths)
+               for b, t in enumerate(tasks)}  # fmt: skip
+        steps["lsh"] = run_shards(functools.partial(_dispatch, fns=fns), tasks, title="minhash lsh", **common)
+    if want("cluster"):
+        _require(p.bands, "lsh")
+        fn = functools.partial(cluster_shard, minhash=mh, sig_paths=sig_paths,
+                               band_paths=[t.output for t in p.bands])  # fmt: skip
+        steps["cluster"] = run_shards(fn, [p.cluster], title="minhash cluster", **{**common, "processes": 1})
+    if want("attributes"):
+        _require([p.cluster], "cluster")
+        counts = [npy_rows(t.output) for t in p.signatures]
+        offsets = np.concatenate(([0], np.cumsum(counts))).tolist()
+        fns = {t.key: functools.partial(attribute_shard, experiment=config.experiment, labels_path=p.cluster.output,
+                                        offset=offsets[i], count=counts[i], skip_bad=config.skip_bad)
+               for i, t in enumerate(p.attributes)}  # fmt: skip
+        result = run_shards(
+            functools.partial(_dispatch, fns=fns), p.attributes, title="dedup minhash", **common
+        )
+        steps["attributes"] = result
+        report = build_report(config, p, counts)
+        for root in p.roots:
+            storage.write_text(storage.join(root, SCHEMA_NAME), dumps(schema(config)) + "\n")
+            write_summary(result, storage.join(root, SUMMARY_NAME))
+            storage.write_text(
+                storage.join(root, REPORT_NAME), json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+            )
+        return MinhashResult(p, steps, report)
+    return MinhashResult(p, steps)
+
+
+def _check_state(p: Plan, force: bool) -> None:
+    """Attribute files are written from one set of clusters: refuse to mix in another's (see module doc)."""
+    path = storage.join(p.work, STATE_NAME)
+    want = {"clusters": p.cluster.output, "attributes": [t.output for t in p.attributes]}
+    if not force and storage.exists(path):
+        have = json.loads(storage.read_text(path))
+        if have != want:
+            raise DolmaKitError(
+                f"{p.roots[0]}: its MinHash attributes come from other settings or other input shards "
+                f"({have.get('clusters')}); pass --force to rewrite them, or use another --experiment"
+            )
+    storage.write_text(path, json.dumps(want, indent=1) + "\n")
+
+
+def _dispatch(task: ShardTask, stats: ShardStats, *, fns: dict[str, Any]) -> None:
+    """Runs the per-task function (tasks of one step differ in their arguments: band number, offsets)."""
+    fns[task.key](task, stats)

@@ -1,0 +1,184 @@
+"""`dedup minhash` end to end through its Typer command: planted duplicates, determinism, steps, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from dolma_kit.cli.dedup_minhash import minhash
+from dolma_kit.documents import Document, DocumentWriter
+from tests.dedup.test_minhash import edit, random_text
+from tests.test_tag_cli import read_attributes
+
+runner = CliRunner()
+app = typer.Typer()
+app.command("minhash")(minhash)
+app.command("unused")(lambda: None)  # two commands: Typer keeps the `minhash` name on the command line
+
+E = "mh"
+
+
+def make_corpus(root: Path, *, shards: int = 3, unique_per_shard: int = 30) -> dict[str, list[str]]:
+    """Documents under root/documents/<source>/part-<i>.jsonl.gz with planted near duplicates (across shards
+    and sources), hard negatives sharing a long header and footer, and an empty document.
+
+    Returns the expected groups: doc ids that must share one cluster (the first listed is kept).
+    """
+    rng = random.Random(11)
+    header, footer = random_text(rng, 200), random_text(rng, 200)
+    layout: dict[str, list[Document]] = {}
+    groups: dict[str, list[str]] = {}
+    bases = [random_text(rng, 300) for _ in range(6)]
+    for s in range(shards):
+        source = "web" if s < 2 else "news"
+        docs = layout.setdefault(f"{source}/part-{s:04d}.jsonl.gz", [])
+        for i in range(unique_per_shard):
+            docs.append(Document(id=f"{s}-u{i}", text=random_text(rng, 250), source=source))
+        for i in range(4):
+            docs.append(
+                Document(
+                    id=f"{s}-hard{i}", text=f"{header}\n{random_text(rng, 250)}\n{footer}", source=source
+                )
+            )
+        for b, base in enumerate(bases):
+            if (b + s) % 3 != 0 or b >= 4:
+                doc_id = f"{s}-dup{b}"
+                docs.append(Document(id=doc_id, text=edit(rng, base, 1 + b % 3), source=source))
+                groups.setdefault(f"dup{b}", []).append(doc_id)
+        docs.append(Document(id=f"{s}-empty", text="", source=source))
+        rng.shuffle(docs)
+    for rel, docs in layout.items():
+        with DocumentWriter(str(root / "documents" / rel)) as out:
+            for doc in docs:
+                out.write(doc)
+    return {k: v for k, v in groups.items() if len(v) >= 2}
+
+
+def run(*args: str) -> str:
+    result = runner.invoke(app, ["minhash", *args])
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.output
+
+
+def attributes(root: Path) -> dict[str, dict]:
+    out = {}
+    for path in sorted((root / "attributes" / E).glob("*/*.jsonl.gz")):
+        for row in read_attributes(path):
+            out[row["id"]] = {k.split("__")[-1]: v[0][2] for k, v in row["attributes"].items()}
+    return out
+
+
+def attribute_bytes(root: Path) -> dict[str, bytes]:
+    base = root / "attributes" / E
+    files = [*sorted(base.glob("*/*.jsonl.gz")), base / "dedup_minhash_report.json"]
+    return {str(p.relative_to(base)): p.read_bytes() for p in files}
+
+
+def test_planted_duplicates_cluster_and_hard_negatives_stay(tmp_path: Path) -> None:
+    groups = make_corpus(tmp_path)
+    output = run("-d", f"{tmp_path}/documents/*/*.jsonl.gz", "-e", E, "-p", "1")
+    assert "P(candidate)" in output and "12 bands × 9 rows" in output  # the S-curve of the derived banding
+    attrs = attributes(tmp_path)
+    for ids in groups.values():
+        kept = sorted(ids, key=lambda i: {"2": 0, "0": 1, "1": 2}[i[0]])[0]  # path order: news/ before web/
+        cluster = {attrs[i]["cluster_id"] for i in ids}
+        assert len(cluster) == 1
+        assert [attrs[i]["cluster_size"] for i in ids] == [float(len(ids))] * len(ids)
+        assert [attrs[i]["duplicate"] for i in ids] == [0.0 if i == kept else 1.0 for i in ids]
+    grouped = {i for ids in groups.values() for i in ids}
+    for doc_id, a in attrs.items():
+        if doc_id not in grouped:  # unique pages, boilerplate-sharing pages, empty pages: alone and kept
+            assert (a["cluster_size"], a["duplicate"]) == (1.0, 0.0), doc_id
+    removed = sum(len(ids) - 1 for ids in groups.values())
+    base = tmp_path / "attributes" / E
+    summary = json.loads((base / "dedup_minhash_summary.json").read_text())["total"]
+    assert summary["documents_in"] == len(attrs) == summary["kept"] + summary["removed"]
+    assert summary["removed_by"] == {"minhash_duplicate": removed}
+    report = json.loads((base / "dedup_minhash_report.json").read_text())
+    assert report["total"]["removed"] == removed and report["total"]["clusters"] == len(groups)
+    assert report["total"]["rejected"] >= 0 and set(report["per_source"]) == {"news", "web"}
+    assert sum(int(k) * v for k, v in report["cluster_size_histogram"].items()) == len(grouped)
+    example = report["examples"][0]
+    assert example["size"] == len(example["members"]) and len(example["members"][0]["text"]) <= 200
+    assert sum(m["kept"] for m in example["members"]) == 1
+    schema = json.loads((base / "attributes_schema.json").read_text())
+    assert f"{E}__minhash__duplicate" in schema["dedup"]["minhash"]["attributes"]
+
+
+def test_same_attributes_with_any_process_count_and_step_by_step(tmp_path: Path) -> None:
+    one, two, steps = tmp_path / "one", tmp_path / "two", tmp_path / "steps"
+    for root in (one, two, steps):
+        make_corpus(root)
+    run("-d", f"{one}/documents/*/*.jsonl.gz", "-e", E, "-p", "1")
+    run("-d", f"{two}/documents/*/*.jsonl.gz", "-e", E, "-p", "2")
+    glob = f"{steps}/documents/*/*.jsonl.gz"
+    result = runner.invoke(app, ["minhash", "-d", glob, "-e", E, "--stage", "lsh"])
+    assert result.exit_code != 0 and "--stage signatures" in str(result.exception)
+    for stage in ("signatures", "lsh", "cluster", "attributes"):
+        run("-d", glob, "-e", E, "-p", "1", "--stage", stage)
+    assert attribute_bytes(one) == attribute_bytes(two) == attribute_bytes(steps)
+    # other settings would leave attributes of two runs side by side: refused without --force
+    new = ["-d", glob, "-e", E, "-p", "1", "--threshold", "0.95", "--bands", "12", "--rows", "9"]
+    result = runner.invoke(app, ["minhash", *new])
+    assert result.exit_code != 0 and "--force" in str(result.exception)
+    out = run(*new, "--stage", "cluster")  # same bands × rows: reuses the candidates, clusters anew
+    assert "1 tasks (1 run" in out
+
+
+def test_explicit_bands_and_rows(tmp_path: Path) -> None:
+    make_corpus(tmp_path, shards=1)
+    out = run("-d", f"{tmp_path}/documents/*/*.jsonl.gz", "-e", E, "--bands", "14", "--rows", "8", "-p", "1")
+    assert "14 bands × 8 rows" in out
+    result = runner.invoke(app, ["minhash", "-d", f"{tmp_path}/documents/*/*", "-e", E, "--bands", "20"])
+    assert "together" in str(result.exception)
+
+
+def minhash_command(root: Path, processes: int) -> list[str]:
+    code = (
+        "import sys, typer; from dolma_kit.cli.dedup_minhash import minhash; app = typer.Typer(); "
+        "app.command('minhash')(minhash); app.command('unused')(lambda: None); app()"
+    )
+    return [
+        sys.executable,
+        "-c",
+        code,
+        "minhash",
+        "-d",
+        f"{root}/documents/*/*.jsonl.gz",
+        "-e",
+        E,
+        "-p",
+        str(processes),
+    ]
+
+
+@pytest.mark.slow
+def test_kill_and_resume_is_byte_identical(tmp_path: Path) -> None:
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    for root in (clean, killed):
+        make_corpus(root, shards=6, unique_per_shard=400)
+    run("-d", f"{clean}/documents/*/*.jsonl.gz", "-e", E, "-p", "1")
+
+    proc = subprocess.Popen(minhash_command(killed, 2), start_new_session=True, cwd=Path(__file__).parents[2],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    work = killed / "attributes" / E / "_work" / "minhash" / "signatures"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (work.exists() and list(work.glob("*/*/*.done"))):
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "attributes" / E / "dedup_minhash_report.json").exists(), "kill landed too late"
+    out = subprocess.run(minhash_command(killed, 1), check=True, capture_output=True, text=True,
+                         cwd=Path(__file__).parents[2])  # fmt: skip
+    assert "already done" in out.stdout
+    assert attribute_bytes(killed) == attribute_bytes(clean)
