@@ -21,8 +21,10 @@ memory, CPU seconds from text to signature (normalisation and shingling included
 Precision and recall count document pairs put in one cluster. A predicted pair is a true duplicate when its
 exact Jaccard is ≥ --threshold (planted pairs carry it; any other pair is computed from the texts). Recall
 is compared with what the LSH S-curve predicts for the planted J values: 1 - (1 - J^r)^b for tools that join
-every candidate, and, for ours, which also requires the signature estimate to reach the threshold, the exact
-probability under independent permutations that a band agrees *and* ≥ threshold·num_perm values agree.
+every candidate, which is also ours with `--verify exact` (the default: a candidate joins iff its exact
+Jaccard is ≥ threshold, so every true pair that is a candidate joins and no false one does); with
+`--verify estimate`, the exact probability under independent permutations that a band agrees *and*
+≥ threshold·num_perm values agree.
 
 The script also hosts its child processes (`--child ...`): the datatrove ones run under the datatrove venv,
 so this module imports only the standard library and bench/_util.py at the top.
@@ -276,14 +278,14 @@ def ours_command() -> list[str]:
 
 
 def run_ours(
-    corpus: Path, work: Path, bands: int, rows: int, seed: int, procs: int, logs: Path
+    corpus: Path, work: Path, bands: int, rows: int, seed: int, procs: int, logs: Path, verify: str
 ) -> tuple[list[Measured], dict[str, str]]:
     """The CLI from scratch (previous attributes and work files deleted), one measured process tree."""
     shutil.rmtree(corpus / "attributes" / "ours", ignore_errors=True)
     shutil.rmtree(work, ignore_errors=True)
     cmd = [*ours_command(), "--documents", f"{corpus}/documents/*/*.jsonl.gz", "--experiment", "ours"]
     cmd += ["--ngram", "5", "--num-perm", str(bands * rows), "--bands", str(bands), "--rows", str(rows)]
-    cmd += ["--seed", str(seed), "--processes", str(procs), "--work-dir", str(work)]
+    cmd += ["--seed", str(seed), "--processes", str(procs), "--work-dir", str(work), "--verify", verify]
     measured = _checked(cmd, logs / "ours.log")
     return [measured], ours_clusters(corpus, "ours")
 
@@ -505,6 +507,7 @@ def main() -> None:
     p.add_argument("--threshold", type=float, default=0.7)
     p.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     p.add_argument("--tools", nargs="+", default=list(TOOLS), choices=TOOLS)
+    p.add_argument("--verify", choices=("exact", "estimate"), default="exact", help="ours: `--verify` mode")
     p.add_argument("--lsh-only", type=int, nargs="?", const=1_000_000, default=None, metavar="N")
     p.add_argument("--datatrove-venv", type=Path, default=OUT / "datatrove-venv")
     p.add_argument("--child", help=argparse.SUPPRESS)
@@ -577,7 +580,7 @@ def main() -> None:
         print(f"[{tool}]", flush=True)
         work = OUT / "dedup-work" / tool
         if tool == "ours":
-            stages, labels = run_ours(corpus, work, b, r, seed, args.processes, logs)
+            stages, labels = run_ours(corpus, work, b, r, seed, args.processes, logs, args.verify)
             python: Path | str = sys.executable
         elif tool == "datatrove":
             python = ensure_datatrove(args.datatrove_venv)
@@ -589,8 +592,9 @@ def main() -> None:
         row["load_1min_after"] = os.getloadavg()[0]  # above --processes: other work shared the cores
         row["stages"] = [m.__dict__ for m in stages]
         row |= score(labels, truth, args.threshold, texts)
-        row["expected_recall"] = v_expected if tool == "ours" else s_expected
-        row["expected_false_positives"] = v_fp if tool == "ours" else s_fp
+        estimate = tool == "ours" and args.verify == "estimate"
+        row["expected_recall"] = v_expected if estimate else s_expected
+        row["expected_false_positives"] = v_fp if estimate else (0.0 if tool == "ours" else s_fp)
         row["signature"] = signature_speed(tool, python, corpus, b, r, seed, logs)
         if tool == "ours":
             row["steps_s"] = ours_step_seconds(logs / "ours.log")
@@ -600,6 +604,7 @@ def main() -> None:
         result["tools"][tool] = row
     result["expected_recall_s_curve"] = s_expected
     result["expected_recall_verified"] = v_expected
+    result["verify"] = args.verify
     print_report(result)
     path = OUT / "results" / f"dedup-{stamp}.json"
     path.write_text(json.dumps(result, indent=1) + "\n")

@@ -19,9 +19,14 @@ def minhash(
         int | None, typer.Option(help="LSH bands (with --rows; default: from --threshold).")
     ] = None,
     rows: Annotated[int | None, typer.Option(help="Values per band (with --bands).")] = None,
-    threshold: Annotated[
-        float, typer.Option(help="Estimated Jaccard a candidate pair needs to join a cluster.")
-    ] = 0.7,
+    threshold: Annotated[float, typer.Option(help="Jaccard a candidate pair needs to join a cluster.")] = 0.7,
+    verify: Annotated[
+        str,
+        typer.Option(
+            help="Verify candidates by the exact Jaccard of their shingle sets (stored beside the signatures), "
+            "or by the signatures' estimate (no shingle files; less precise near the threshold)."
+        ),
+    ] = "exact",
     seed: Annotated[int, typer.Option(help="Permutation seed (datasketch's).")] = 42,
     destination: Destination = None,
     work_dir: Annotated[
@@ -44,7 +49,13 @@ def minhash(
         documents=documents,
         experiment=experiment,
         minhash=MinhashConfig(
-            ngram=ngram, num_perm=num_perm, bands=bands, rows=rows, threshold=threshold, seed=seed
+            ngram=ngram,
+            num_perm=num_perm,
+            bands=bands,
+            rows=rows,
+            threshold=threshold,
+            seed=seed,
+            verify=verify,  # type: ignore[arg-type]  # validated by the config
         ),
         destination=destination,
         work_dir=work_dir,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -31,6 +31,9 @@ MAX_HASH = np.uint32(0xFFFFFFFF)
 """Signature value of a document without shingles (datasketch's empty value for affine32)."""
 
 S_CURVE_POINTS = (0.5, 0.6, 0.7, 0.8, 0.9)
+
+Verify = Literal["exact", "estimate"]
+VERIFY_MODES = ("exact", "estimate")
 
 
 @dataclass(kw_only=True)
@@ -50,14 +53,19 @@ class MinhashConfig:
     rows: int | None = None
     """Signature values per band."""
     threshold: float = 0.7
-    """Estimated Jaccard a candidate pair needs to be joined; also the target when deriving (bands, rows)."""
+    """Jaccard a candidate pair needs to be joined; also the target when deriving (bands, rows)."""
     seed: int = 42
     """Seed of the permutations (datasketch's `seed`)."""
     window: int = 8
     """LSH: within a bucket (sorted by document order) each member is paired with its next `window - 1`
     members; buckets up to `window` documents give all pairs."""
+    verify: Verify = "exact"
+    """How a candidate pair's Jaccard is measured: `exact` from the two documents' shingle-hash sets (stored by
+    the signature step), `estimate` from the signatures (fraction of equal values; no shingle files)."""
 
     def __post_init__(self) -> None:
+        if self.verify not in VERIFY_MODES:
+            raise DolmaKitError(f"--verify {self.verify!r}: one of {', '.join(VERIFY_MODES)}")
         if self.ngram < 1:
             raise DolmaKitError(f"--ngram {self.ngram}: must be at least 1")
         if not 1 <= self.num_perm <= 4096:
@@ -87,14 +95,14 @@ class MinhashConfig:
         return self.rows
 
     def signature_key(self) -> str:
-        """Names the signature files: they depend on these fields only."""
-        return f"n{self.ngram}-p{self.num_perm}-s{self.seed}"
+        """Names the signature files: they depend on these fields only (`-x`: with the shingle-hash files)."""
+        return f"n{self.ngram}-p{self.num_perm}-s{self.seed}" + ("-x" if self.verify == "exact" else "")
 
     def lsh_key(self) -> str:
         return f"{self.signature_key()}-b{self.b}-r{self.r}-w{self.window}"
 
     def cluster_key(self) -> str:
-        return f"{self.lsh_key()}-t{self.threshold:g}"
+        return f"{self.lsh_key()}-t{self.threshold:g}-v{self.verify}"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -200,15 +208,17 @@ class _Powers:
 _POWERS = _Powers()
 
 
-def shingle_hashes(texts: Sequence[str], ngram: int) -> tuple[np.ndarray, np.ndarray]:
+def shingle_hashes(texts: Sequence[str], ngram: int, *, full: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """32-bit hashes of the word n-grams of already normalised texts, all texts in one vectorised pass.
 
     Returns (hashes uint32 [S], counts int64 [len(texts)]): the shingles of text i are the `counts[i]`
     hashes after those of texts < i. A shingle's hash depends only on its bytes (" ".join of its words).
+    With `full`, the hashes are the 64-bit values (uint64) whose high 32 bits are the 32-bit hashes.
     """
+    dtype = np.uint64 if full else np.uint32
     counts = np.zeros(len(texts), dtype=np.int64)
     if not texts:
-        return np.zeros(0, dtype=np.uint32), counts
+        return np.zeros(0, dtype=dtype), counts
     buf = np.frombuffer("\n".join(texts).encode("utf-8"), dtype=np.uint8)
     n = len(buf)
     sep = (buf == 32) | (buf == 10)
@@ -216,7 +226,7 @@ def shingle_hashes(texts: Sequence[str], ngram: int) -> tuple[np.ndarray, np.nda
     starts = np.flatnonzero(boundary == -1)  # word start offsets
     ends = np.flatnonzero(boundary == 1)  # word end offsets (exclusive)
     if len(starts) == 0:
-        return np.zeros(0, dtype=np.uint32), counts
+        return np.zeros(0, dtype=dtype), counts
     doc_of_word = np.searchsorted(np.flatnonzero(buf == 10), starts)
     words = np.bincount(doc_of_word, minlength=len(texts))
     first_word = np.concatenate(([0], np.cumsum(words)[:-1]))
@@ -233,7 +243,19 @@ def shingle_hashes(texts: Sequence[str], ngram: int) -> tuple[np.ndarray, np.nda
         np.cumsum((buf.astype(np.uint64) + np.uint64(1)) * _POWERS.pow[:n], out=prefix[1:])
         h = (prefix[e] - prefix[s]) * _POWERS.inv[s]  # polynomial hash of bytes [s, e), as if at offset 0
         h = fmix64(h ^ (e - s).astype(np.uint64))
+    if full:
+        return h, counts
     return (h >> np.uint64(32)).astype(np.uint32), counts
+
+
+def unique_per_document(hashes: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each document's hashes sorted and deduplicated: (hashes [U], counts int64 [len(counts)]), same grouping."""
+    doc = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+    order = np.lexsort((hashes, doc))
+    h, d = hashes[order], doc[order]
+    first = np.ones(len(h), dtype=bool)
+    first[1:] = (h[1:] != h[:-1]) | (d[1:] != d[:-1])
+    return h[first], np.bincount(d[first], minlength=len(counts)).astype(np.int64)
 
 
 def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -286,18 +308,35 @@ class SignatureComputer:
 
     def __call__(self, texts: Sequence[str], *, normalized: bool = False) -> np.ndarray:
         """Signatures uint32 [len(texts), num_perm] of raw (or, with `normalized`, already normalised) texts."""
+        return self.with_shingles(texts, normalized=normalized, shingles=False)[0]
+
+    def with_shingles(
+        self, texts: Sequence[str], *, normalized: bool = False, shingles: bool = True
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(signatures, shingle hashes uint64 [U], counts int64 [len(texts)]).
+
+        The shingle hashes are each text's sorted unique full 64-bit hashes (the signatures use their high 32
+        bits), grouped by `counts`; without `shingles` they are not kept (empty arrays, zero counts).
+        """
         norm = list(texts) if normalized else [normalize_text(t) for t in texts]
         out = np.empty((len(norm), self.config.num_perm), dtype=np.uint32)
+        sets: list[np.ndarray] = []
+        set_counts = np.zeros(len(norm), dtype=np.int64)
         start = 0
         while start < len(norm):
             stop, size = start, 0
             while stop < len(norm) and (stop == start or size + len(norm[stop]) <= self.batch_chars):
                 size += len(norm[stop])
                 stop += 1
-            hashes, counts = shingle_hashes(norm[start:stop], self.config.ngram)
+            full, counts = shingle_hashes(norm[start:stop], self.config.ngram, full=True)
+            hashes = (full >> np.uint64(32)).astype(np.uint32)
             out[start:stop] = signatures_from_hashes(hashes, counts, self.a, self.b)
+            if shingles:
+                u, set_counts[start:stop] = unique_per_document(full, counts)
+                sets.append(u)
             start = stop
-        return out
+        flat = np.concatenate(sets) if sets else np.zeros(0, dtype=np.uint64)
+        return out, flat, set_counts
 
 
 def estimated_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray:

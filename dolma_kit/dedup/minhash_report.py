@@ -100,7 +100,7 @@ def s_curve_table(mh: MinhashConfig) -> Group:
     """The banding in words, and P(candidate) at J = 0.5 … 0.9."""
     line = Text(
         f"LSH: {mh.b} bands × {mh.r} rows of {mh.num_perm} permutations; "
-        f"pairs join at estimated Jaccard ≥ {mh.threshold:g}"
+        f"pairs join at {'exact' if mh.verify == 'exact' else 'estimated'} Jaccard ≥ {mh.threshold:g}"
     )
     table = Table(title="S-curve")
     table.add_column("Jaccard", justify="right")

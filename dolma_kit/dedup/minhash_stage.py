@@ -1,11 +1,14 @@
 """The `dedup minhash` stage: signatures → LSH → clusters → attributes, each through the executor.
 
 Every step is a set of shard tasks with `.done` markers, so a killed run resumes where it stopped and any step
-can run on its own (`--stage`). Intermediate files live in the work directory (default
+can run on its own (`--stage`). The shingle-hash files are written only with `--verify exact` (the default;
+the `-x` in the signature folder's name), for the cluster step's exact Jaccard. Intermediate files live in the work directory (default
 `<attribute root>/_work/minhash/`), named by what they depend on (config fields; for LSH and clusters also
 a digest of the ordered shard list), so files of different settings or inputs never mix:
 
-    signatures/<n·p·s>/<source>/<shard>.sig.npy   uint32 [documents, num_perm], document order
+    signatures/<n·p·s[·x]>/<source>/<shard>.sig.npy   uint32 [documents, num_perm], document order
+    signatures/<n·p·s·x>/<source>/<shard>.shingles.npy  uint64: each document's sorted unique shingle hashes
+    signatures/<n·p·s·x>/<source>/<shard>.offsets.npy   int64 [documents + 1]: document i's are [o[i], o[i+1])
     lsh/<n·p·s·b·r·w>-<digest>/band-<i>.npy       int64 [pairs, 2] candidate pairs of band i
     clusters/<…·t>-<digest>/labels.npy            int64 [documents]: smallest index in the cluster
     attributes.json                               which clusters the attribute files were written from
@@ -31,7 +34,7 @@ import numpy as np
 
 from dolma_kit import storage
 from dolma_kit.attributes import SCHEMA_NAME, attribute_tasks, write_attribute_shard
-from dolma_kit.dedup.lsh import Signatures, candidate_pairs, cluster_pairs, unique_pairs
+from dolma_kit.dedup.lsh import ShingleSets, Signatures, candidate_pairs, cluster_pairs, unique_pairs
 from dolma_kit.dedup.minhash import MinhashConfig, SignatureComputer
 from dolma_kit.documents import Document, DocumentReader, dumps
 from dolma_kit.errors import DolmaKitError
@@ -133,6 +136,12 @@ def load_npy(path: str, *, mmap: bool = True) -> np.ndarray:
         return np.load(io.BytesIO(fh.read()), allow_pickle=False)
 
 
+def shingle_paths(sig_path: str) -> tuple[str, str]:
+    """The shingle-hash and offsets files stored beside a shard's signature file."""
+    base = sig_path.removesuffix(".sig.npy")
+    return base + ".shingles.npy", base + ".offsets.npy"
+
+
 def _require(tasks: list[ShardTask], step: str) -> None:
     missing = [t.output for t in tasks if not storage.exists(t.marker)]
     if missing:
@@ -144,30 +153,67 @@ def _require(tasks: list[ShardTask], step: str) -> None:
 
 def signature_shard(task: ShardTask, stats: ShardStats, *, minhash: MinhashConfig, batch_size: int,
                     skip_bad: bool) -> None:  # fmt: skip
-    """One document shard → its signatures, uint32 [documents, num_perm] in document order."""
+    """One document shard → its signatures, uint32 [documents, num_perm] in document order.
+
+    With `verify == "exact"` also each document's sorted unique 64-bit shingle hashes (concatenated) and their
+    offsets, written before the signature file, so a done signature file always has them beside it.
+    """
     compute = SignatureComputer(minhash)
+    exact = minhash.verify == "exact"
     reader = DocumentReader(
         task.input, on_bad=(lambda exc: stats.reject() if exc.line else None) if skip_bad else None
     )
     parts: list[np.ndarray] = []
+    hash_parts: list[np.ndarray] = []
+    count_parts: list[np.ndarray] = []
     batch: list[str] = []
+
+    def flush() -> None:
+        sig, hashes, counts = compute.with_shingles(batch, shingles=exact)
+        parts.append(sig)
+        hash_parts.append(hashes)
+        count_parts.append(counts)
+
     for doc in reader:
         batch.append(doc.text)
         stats.keep()
         if len(batch) >= batch_size:
-            parts.append(compute(batch))
+            flush()
             batch = []
             stats.progress_bytes(reader.bytes_read)
     if batch:
-        parts.append(compute(batch))
+        flush()
     stats.progress_bytes(reader.bytes_read)
     sig = np.concatenate(parts) if parts else np.zeros((0, minhash.num_perm), dtype=np.uint32)
+    if exact:
+        counts = np.concatenate(count_parts) if count_parts else np.zeros(0, dtype=np.int64)
+        hashes_path, offsets_path = shingle_paths(task.output)
+        save_npy(hashes_path, np.concatenate(hash_parts) if hash_parts else np.zeros(0, dtype=np.uint64))
+        save_npy(offsets_path, np.concatenate(([0], np.cumsum(counts))).astype(np.int64))
     save_npy(task.output, sig)
 
 
 def _signatures(paths: list[str]) -> Signatures:
     """Every shard's signatures, each opened (memory-mapped) only while read."""
     return Signatures([functools.partial(load_npy, p) for p in paths], lengths=[npy_rows(p) for p in paths])
+
+
+def _shingle_sets(sig_paths: list[str]) -> ShingleSets:
+    """Every shard's shingle hashes and offsets, each opened (memory-mapped) only while read."""
+
+    def open_shard(path: str) -> tuple[np.ndarray, np.ndarray]:
+        hashes_path, offsets_path = shingle_paths(path)
+        return load_npy(hashes_path), load_npy(offsets_path)
+
+    lengths = []
+    for p in sig_paths:
+        hashes_path, offsets_path = shingle_paths(p)
+        if not storage.exists(offsets_path) or not storage.exists(hashes_path):
+            raise DolmaKitError(
+                f"{hashes_path}: missing; run `--stage signatures --force` with --verify exact"
+            )
+        lengths.append(npy_rows(offsets_path) - 1)
+    return ShingleSets([functools.partial(open_shard, p) for p in sig_paths], lengths=lengths)
 
 
 def band_shard(task: ShardTask, stats: ShardStats, *, band: int, minhash: MinhashConfig,
@@ -185,7 +231,8 @@ def cluster_shard(task: ShardTask, stats: ShardStats, *, minhash: MinhashConfig,
     sigs = _signatures(sig_paths)
     n = len(sigs)
     pairs = unique_pairs([load_npy(p, mmap=False) for p in band_paths], n)
-    labels, counts = cluster_pairs(sigs, pairs, minhash.threshold)
+    shingles = _shingle_sets(sig_paths) if minhash.verify == "exact" else None
+    labels, counts = cluster_pairs(sigs, pairs, minhash.threshold, shingles)
     storage.write_text(task.output + ".counts.json", json.dumps(counts) + "\n")
     save_npy(task.output, labels)
     removed = counts["duplicates"]

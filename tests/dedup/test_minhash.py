@@ -10,10 +10,12 @@ from datasketch import MinHash
 from datasketch.lsh import _optimal_param
 
 from dolma_kit.dedup.lsh import (
+    ShingleSets,
     Signatures,
     band_keys,
     candidate_pairs,
     connected_components,
+    exact_jaccard,
     lsh_and_cluster,
     required_matches,
     synthetic_signatures,
@@ -29,6 +31,7 @@ from dolma_kit.dedup.minhash import (
     permutations,
     shingle_hashes,
     signatures_from_hashes,
+    unique_per_document,
 )
 from dolma_kit.dedup.normalize import normalize_text
 from dolma_kit.errors import DolmaKitError
@@ -258,3 +261,117 @@ def test_recall_follows_the_s_curve(similarity: float) -> None:
     p_verify = sum(comb(112, m) * similarity**m * (1 - similarity) ** (112 - m) for m in range(k, 113))
     expected = float(candidate_probability(similarity, config.b, config.r)) * p_verify
     assert abs(recall - expected) < 0.02, (recall, expected)
+
+
+# --------------------------------------------------------------------------------------------- exact verification
+
+
+def shingle_sets(config: MinhashConfig, texts: list[str]) -> tuple[Signatures, ShingleSets]:
+    sig, hashes, counts = SignatureComputer(config).with_shingles(texts)
+    return Signatures([sig]), ShingleSets([(hashes, np.concatenate(([0], np.cumsum(counts))))])
+
+
+def test_shingle_sets_are_the_sorted_unique_full_hashes() -> None:
+    texts = [normalize_text(t) for t in ["a b c d e f a b c d e f", "", "x y", "a b c d e f g"]]
+    full, counts = shingle_hashes(texts, 5, full=True)
+    assert full.dtype == np.uint64
+    short, _ = shingle_hashes(texts, 5)
+    assert np.array_equal((full >> np.uint64(32)).astype(np.uint32), short)  # signatures use the high half
+    unique, ucounts = unique_per_document(full, counts)
+    assert counts.tolist() == [8, 0, 1, 3] and ucounts.tolist() == [6, 0, 1, 3]  # 8 shingles, 6 distinct
+    offsets = np.concatenate(([0], np.cumsum(ucounts)))
+    for i in range(len(texts)):
+        doc = unique[offsets[i] : offsets[i + 1]]
+        assert np.array_equal(doc, np.unique(full[sum(counts[:i]) : sum(counts[: i + 1])]))
+    sig, hashes, hcounts = SignatureComputer(MinhashConfig()).with_shingles(texts, normalized=True)
+    assert np.array_equal(hashes, unique) and np.array_equal(hcounts, ucounts)
+    assert np.array_equal(sig, SignatureComputer(MinhashConfig())(texts, normalized=True))
+
+
+def test_exact_jaccard_matches_python_sets() -> None:
+    rng = random.Random(8)
+    bases = [random_text(rng, rng.randint(3, 200)) for _ in range(10)]
+    texts = [t for b in bases for t in (b, edit(rng, b, min(3, len(b.split()))))] + [""]
+    _sigs, sets = shingle_sets(MinhashConfig(), texts)
+    pairs = np.array([(i, j) for i in range(len(texts)) for j in range(i + 1, len(texts))], dtype=np.int64)
+    got = exact_jaccard(sets, pairs, chunk=500)  # many chunks
+    want = [jaccard(texts[i], texts[j]) if texts[i] and texts[j] else 0.0 for i, j in pairs]
+    assert np.allclose(got, want)
+    # split over two shards: the same values
+    _sig, hashes, counts = SignatureComputer(MinhashConfig()).with_shingles(texts)
+    offsets = np.concatenate(([0], np.cumsum(counts)))
+    k = 7
+    two = ShingleSets(
+        [
+            (hashes[: offsets[k]], offsets[: k + 1]),
+            lambda: (hashes[offsets[k] :], offsets[k:] - offsets[k]),
+        ],
+        lengths=[k, len(texts) - k],
+    )
+    assert np.allclose(exact_jaccard(two, pairs), want)
+
+
+def below_threshold_pair(config: MinhashConfig) -> tuple[str, str]:
+    """A pair whose true Jaccard is just below the threshold but whose estimate passes and shares a band."""
+    compute = SignatureComputer(config)
+    for seed in range(200):
+        rng = random.Random(seed)
+        base = random_text(rng, 300)
+        for k in range(9, 14):
+            other = edit(rng, base, k)
+            if not config.threshold - 0.04 <= jaccard(base, other) < config.threshold:
+                continue
+            labels, _ = lsh_and_cluster(
+                Signatures([compute([base, other])]), config.b, config.r, config.threshold
+            )
+            if labels[1] == 0:  # a candidate, and the estimate passed
+                return base, other
+    raise AssertionError("no such pair found")
+
+
+def test_exact_verification_rejects_a_pair_just_below_the_threshold() -> None:
+    config = MinhashConfig(threshold=0.7)
+    base, other = below_threshold_pair(config)
+    j = jaccard(base, other)
+    assert 0.66 <= j < 0.7
+    rng = random.Random(9)
+    close = edit(rng, base, 2)  # J ≈ 0.94: a true near duplicate
+    texts = [base, other, close]
+    sigs, sets = shingle_sets(config, texts)
+    labels_est, _ = lsh_and_cluster(sigs, config.b, config.r, config.threshold)
+    labels_exact, counts = lsh_and_cluster(sigs, config.b, config.r, config.threshold, shingles=sets)
+    assert labels_est.tolist() == [0, 0, 0]  # the estimate joins the pair below the threshold
+    assert labels_exact.tolist() == [0, 1, 0]  # the exact Jaccard does not; the true duplicate still joins
+    assert counts["rejected"] >= 1
+
+
+def test_exact_verification_keeps_planted_duplicates_and_rejects_hard_negatives() -> None:
+    rng = random.Random(3)
+    config = MinhashConfig(threshold=0.7)
+    texts, truth = [], []
+    for c in range(40):
+        base = random_text(rng, 300)
+        for i in range(rng.randint(2, 4)):
+            texts.append(base if i == 0 else edit(rng, base, rng.randint(1, 3)))
+            truth.append(c)
+    header, footer = random_text(rng, 250), random_text(rng, 250)
+    texts += [f"{header} {random_text(rng, 400)} {footer}" for _ in range(30)]
+    truth += list(range(2000, 2030))
+    sigs, sets = shingle_sets(config, texts)
+    labels, counts = lsh_and_cluster(sigs, config.b, config.r, config.threshold, shingles=sets)
+    truth_a = np.array(truth)
+    same_pred = labels[:, None] == labels[None, :]
+    same_true = truth_a[:, None] == truth_a[None, :]
+    upper = np.triu(np.ones_like(same_pred), 1)
+    assert np.sum(same_pred & ~same_true & upper) == 0
+    assert np.sum(same_pred & same_true & upper) / np.sum(same_true & upper) > 0.97
+    assert counts["rejected"] > 0
+
+
+def test_verify_option_is_validated_and_names_the_files() -> None:
+    assert MinhashConfig().verify == "exact"
+    assert MinhashConfig().signature_key().endswith("-x")
+    assert not MinhashConfig(verify="estimate").signature_key().endswith("-x")
+    assert MinhashConfig().cluster_key() != MinhashConfig(verify="estimate").cluster_key()
+    with pytest.raises(DolmaKitError, match="--verify"):
+        MinhashConfig(verify="approx")  # type: ignore[arg-type]

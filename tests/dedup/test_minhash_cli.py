@@ -16,8 +16,9 @@ import typer
 from typer.testing import CliRunner
 
 from dolma_kit.cli.dedup_minhash import minhash
+from dolma_kit.dedup.minhash import MinhashConfig
 from dolma_kit.documents import Document, DocumentWriter
-from tests.dedup.test_minhash import edit, random_text
+from tests.dedup.test_minhash import below_threshold_pair, edit, random_text
 from tests.test_tag_cli import read_attributes
 
 runner = CliRunner()
@@ -141,6 +142,41 @@ def test_explicit_bands_and_rows(tmp_path: Path) -> None:
     assert "14 bands × 8 rows" in out
     result = runner.invoke(app, ["minhash", "-d", f"{tmp_path}/documents/*/*", "-e", E, "--bands", "20"])
     assert "together" in str(result.exception)
+
+
+def test_verify_exact_or_estimate(tmp_path: Path) -> None:
+    """A pair just below the threshold whose estimate passes: apart by default, joined with --verify estimate."""
+    groups = make_corpus(tmp_path, shards=2)
+    base, other = below_threshold_pair(MinhashConfig(threshold=0.7))
+    with DocumentWriter(str(tmp_path / "documents" / "web" / "part-0009.jsonl.gz")) as out:
+        out.write(Document(id="near-a", text=base, source="web"))
+        out.write(Document(id="near-b", text=other, source="web"))
+    glob = f"{tmp_path}/documents/*/*.jsonl.gz"
+    out = run("-d", glob, "-e", E, "-p", "1")
+    assert "exact Jaccard" in out
+    attrs = attributes(tmp_path)
+    assert attrs["near-b"]["duplicate"] == 0.0 and attrs["near-a"]["cluster_size"] == 1.0
+    for ids in groups.values():  # planted duplicates (J ≥ threshold) still join
+        assert len({attrs[i]["cluster_id"] for i in ids}) == 1
+    work = tmp_path / "attributes" / E / "_work" / "minhash" / "signatures"
+    exact_dir = work / f"{MinhashConfig().signature_key()}"
+    assert len(list(exact_dir.glob("*/*.shingles.npy"))) == len(list(exact_dir.glob("*/*.offsets.npy"))) == 3
+    schema = json.loads((tmp_path / "attributes" / E / "attributes_schema.json").read_text())
+    assert schema["dedup"]["minhash"]["verify"] == "exact"
+
+    # another --verify is another setting: refused without --force, like --threshold
+    result = runner.invoke(app, ["minhash", "-d", glob, "-e", E, "-p", "1", "--verify", "estimate"])
+    assert result.exit_code != 0 and "--force" in str(result.exception)
+    out = run("-d", glob, "-e", E, "-p", "1", "--verify", "estimate", "--force")
+    assert "estimated Jaccard" in out
+    attrs = attributes(tmp_path)
+    assert (
+        attrs["near-a"]["cluster_id"] == attrs["near-b"]["cluster_id"] and attrs["near-b"]["duplicate"] == 1.0
+    )
+    est_dir = work / MinhashConfig(verify="estimate").signature_key()
+    assert len(list(est_dir.glob("*/*.sig.npy"))) == 3 and not list(est_dir.glob("*/*.shingles.npy"))
+    result = runner.invoke(app, ["minhash", "-d", glob, "-e", E, "--verify", "approx"])
+    assert result.exit_code != 0 and "--verify" in str(result.exception)
 
 
 def minhash_command(root: Path, processes: int) -> list[str]:
