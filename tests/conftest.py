@@ -50,3 +50,27 @@ def write_lines(path: Path, lines: list[bytes | str | dict]) -> Path:
                 line = line.encode()
             fh.write(line + b"\n")
     return path
+
+
+DEMO_TOKENIZER = FIXTURES / "tokenizer" / "demo-bpe.json"  # byte-level BPE, 1,024 ids, EOS 0, PAD 1
+
+
+@pytest.fixture(scope="session")
+def tokenized_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo shards (3 sources) tokenized with DEMO_TOKENIZER, parts of ≤ 600 tokens; read-only, shared.
+
+    Open it with `dolma_kit.provenance.TokenizedDir.open(path)`; copy it before writing into it.
+    """
+    from dolma_kit.tokenize import TokenizeConfig, tokenize
+
+    out = tmp_path_factory.mktemp("tokenized") / "demo"
+    tokenize(
+        TokenizeConfig(
+            documents=[str(CORPUS / "documents" / "*" / "*.jsonl")],
+            destination=str(out),
+            tokenizer=str(DEMO_TOKENIZER),
+            processes=1,
+            max_tokens_per_file=600,
+        )
+    )
+    return out

@@ -1,0 +1,240 @@
+"""The `tokenize` stage: document shards → OLMo's uint16 memmaps, Dolma's metadata CSVs, a provenance index.
+
+Two steps, both resumable:
+
+1. **Shards** (parallel, through `executor.run_shards`): each input shard is read in windows of
+   `shuffle_window` documents; each window is encoded with `tokenizers`' `encode_batch_fast` (Rust threads),
+   shuffled with an RNG seeded by (seed, the shard's path below its glob root), and written as chunks of
+   at most `max_tokens_per_file` tokens under `<destination>/_work/`. A shard's `chunks.json` lists its chunks
+   and is the executor's output (its `.done` marker makes a re-run skip the shard).
+2. **Publish** (one process, cheap): chunks are numbered in input-path order → `part-00000`, `part-00001`, …;
+   their files are moved to the final names, source codes renumbered into the sorted source list, the id
+   index built from every part's id hashes, and `manifest.json` written last: its presence means complete.
+
+Part numbers depend only on the sorted inputs and the settings, so the output is byte-identical for any
+`--processes` and after a kill and re-run (publish is idempotent: a moved file is not moved again).
+Empty and whitespace-only documents are skipped and counted as removed (`empty`), as Dolma skips them;
+unlike Dolma, the text is encoded as it is (Dolma strips it), so decoding a document gives back its text.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import zlib
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from dolma_kit import storage
+from dolma_kit.documents import DOCUMENT_SUFFIXES, Document, DocumentReader
+from dolma_kit.errors import DolmaKitError
+from dolma_kit.executor import RejectsWriter, RunResult, ShardStats, ShardTask, default_processes, run_shards
+from dolma_kit.tokenize_parts import ChunkWriter
+from dolma_kit.tokenize_publish import publish
+from dolma_kit.tokenizer_loading import LoadedTokenizer, load_tokenizer
+
+DTYPES = {"uint16": np.uint16, "uint32": np.uint32}
+
+
+@dataclass(kw_only=True)
+class TokenizeConfig:
+    """Everything `dolma-kit tokenize` needs; the CLI fills it."""
+
+    documents: list[str]
+    destination: str
+    tokenizer: str
+    """A tokenizer.json path or a built-in name (`gpt2`)."""
+    dtype: str = "auto"
+    """`uint16`, `uint32`, or `auto` (uint16 when every id fits, as OLMo expects)."""
+    processes: int | None = None
+    seed: int = 0
+    max_tokens_per_file: int = 512 * 2**20
+    """Dolma's default part size: 512 Mi tokens (1 GiB of uint16)."""
+    shuffle_window: int = 10_000
+    """Documents shuffled together (Dolma's local_shuffle); also the encode batch."""
+    eos_id: int | None = None
+    pad_id: int | None = None
+    threads: int | None = None
+    """Rust (rayon) threads per process for encoding; default: cores / processes."""
+    skip_bad: bool = False
+    force: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    """What determines the output bytes; recorded in `_work/settings.json` so a resumed run cannot mix two."""
+
+    tokenizer: str
+    tokenizer_sha256: str
+    eos_id: int
+    pad_id: int | None
+    dtype: str
+    seed: int
+    max_tokens_per_file: int
+    shuffle_window: int
+
+
+# --------------------------------------------------------------------------------------------- shards
+
+_LOADED: dict[tuple[str, int | None, int | None], LoadedTokenizer] = {}
+
+
+def _tokenizer(spec: str, eos_id: int, pad_id: int | None, threads: int) -> LoadedTokenizer:
+    """Load once per process. RAYON_NUM_THREADS is read when Rust first encodes, so set it before that:
+    N processes × all-cores thread pools would oversubscribe the machine."""
+    key = (spec, eos_id, pad_id)
+    if key not in _LOADED:
+        os.environ.setdefault("RAYON_NUM_THREADS", str(threads))
+        _LOADED[key] = load_tokenizer(spec, eos_id=eos_id, pad_id=pad_id)
+    return _LOADED[key]
+
+
+def _strip_suffix(key: str) -> str:
+    for suffix in DOCUMENT_SUFFIXES:
+        if key.endswith(suffix):
+            return key[: -len(suffix)]
+    return key
+
+
+def tokenize_shard(
+    settings: _Settings, threads: int, skip_bad: bool, task: ShardTask, stats: ShardStats
+) -> None:
+    """Tokenize one input shard into chunks under `_work/`; write `task.output` (chunks.json) last."""
+    loaded = _tokenizer(settings.tokenizer, settings.eos_id, settings.pad_id, threads)
+    dtype = DTYPES[settings.dtype]
+    stem = task.key.removesuffix(".chunks.json")
+    rejects_path = storage.join(storage.parent(task.root), "rejects", stem + ".jsonl.gz")
+    storage.remove_stale_temps(rejects_path)
+    rng = np.random.Generator(np.random.PCG64([settings.seed, zlib.crc32(stem.encode("utf-8"))]))
+    writer = ChunkWriter(storage.join(task.root, stem), task.input, settings.max_tokens_per_file)
+    try:
+        with RejectsWriter(_RejectsAt(rejects_path), stats) as rejects:  # type: ignore[arg-type]
+            reader = DocumentReader(task.input, on_bad=rejects if skip_bad else None)
+            window: list[Document] = []
+            for doc in reader:
+                if not doc.text.strip():
+                    stats.remove("empty")
+                elif len(window) + 1 >= settings.shuffle_window:
+                    window.append(doc)
+                    _encode_window(loaded, dtype, rng, window, writer, stats)
+                    window = []
+                else:
+                    window.append(doc)
+                stats.progress_bytes(reader.bytes_read)
+            _encode_window(loaded, dtype, rng, window, writer, stats)
+        chunks = writer.close()
+    except BaseException as exc:
+        writer.abort(exc)
+        raise
+    summary = {"src": task.input, "sources": writer.sources, "chunks": [c.to_json() for c in chunks]}
+    storage.write_text(task.output, json.dumps(summary, ensure_ascii=False) + "\n")
+
+
+@dataclass(frozen=True, slots=True)
+class _RejectsAt:
+    """A ShardTask stand-in whose `rejects` is `<destination>/rejects/<stem>.jsonl.gz`, not under _work/."""
+
+    rejects: str
+
+
+def _encode_window(
+    loaded: LoadedTokenizer,
+    dtype: type[np.unsignedinteger],
+    rng: np.random.Generator,
+    window: list[Document],
+    writer: ChunkWriter,
+    stats: ShardStats,
+) -> None:
+    if not window:
+        return
+    order = rng.permutation(len(window))
+    docs = [window[i] for i in order]
+    encodings = loaded.tokenizer.encode_batch_fast([d.text for d in docs], add_special_tokens=True)
+    eos = loaded.eos_id
+    flat: list[int] = []
+    lengths = np.empty(len(docs), dtype=np.int64)
+    for i, enc in enumerate(encodings):
+        ids = enc.ids
+        flat.extend(ids)
+        if not ids or ids[-1] != eos:  # the post-processor may have added it already (Dolma's rule)
+            flat.append(eos)
+            lengths[i] = len(ids) + 1
+        else:
+            lengths[i] = len(ids)
+    tokens = np.array(flat, dtype=dtype).astype(np.dtype(dtype).newbyteorder("<"), copy=False)
+    writer.write(tokens, lengths, docs)
+    for _ in docs:
+        stats.keep()
+
+
+# --------------------------------------------------------------------------------------------- driver
+
+
+def _resolve_dtype(requested: str, vocab_size: int) -> str:
+    """OLMo reads uint16 memmaps; ids ≥ 65,536 need uint32, and silently wrapping them would corrupt data."""
+    if requested == "auto":
+        return "uint16" if vocab_size <= 2**16 else "uint32"
+    if requested not in DTYPES:
+        raise DolmaKitError(f"--dtype {requested!r}: choose uint16, uint32 or auto")
+    if requested == "uint16" and vocab_size > 2**16:
+        raise DolmaKitError(
+            f"--dtype uint16 cannot hold this tokenizer's ids ({vocab_size:,} ids > 65,536): use --dtype uint32"
+        )
+    return requested
+
+
+def _tasks(config: TokenizeConfig) -> list[ShardTask]:
+    work = storage.join(config.destination, "_work")
+    tasks = []
+    for info in storage.expand(config.documents):
+        rel = info.path[len(info.base) :].lstrip("/") if info.path.startswith(info.base) else info.path
+        key = _strip_suffix(rel) + ".chunks.json"
+        tasks.append(ShardTask(key=key, input=info.path, output=storage.join(work, key), size=info.size))
+    return tasks
+
+
+def _check_settings(config: TokenizeConfig, settings: _Settings) -> None:
+    """A destination holding work from other settings is redone only when asked (--force)."""
+    path = storage.join(config.destination, "_work", "settings.json")
+    wanted = json.dumps(asdict(settings), indent=2, sort_keys=True) + "\n"
+    if storage.exists(path) and not config.force and storage.read_text(path) != wanted:
+        raise DolmaKitError(
+            f"{config.destination} holds a tokenization with other settings ({path}); "
+            "pass --force to redo it, or choose another --destination"
+        )
+    storage.write_text(path, wanted)
+
+
+def tokenize(config: TokenizeConfig) -> tuple[RunResult, dict[str, Any]]:
+    """Run both steps; return the shard counts and the manifest."""
+    if storage.is_remote(config.destination):
+        raise DolmaKitError("--destination must be a local folder (memmaps are written and moved in place)")
+    if config.max_tokens_per_file < 1 or config.shuffle_window < 1:
+        raise DolmaKitError("--max-tokens-per-file and the shuffle window must be positive")
+    loaded = load_tokenizer(config.tokenizer, eos_id=config.eos_id, pad_id=config.pad_id)
+    settings = _Settings(
+        tokenizer=config.tokenizer,
+        tokenizer_sha256=loaded.sha256,
+        eos_id=loaded.eos_id,
+        pad_id=loaded.pad_id,
+        dtype=_resolve_dtype(config.dtype, loaded.vocab_size),
+        seed=config.seed,
+        max_tokens_per_file=config.max_tokens_per_file,
+        shuffle_window=config.shuffle_window,
+    )
+    tasks = _tasks(config)
+    _check_settings(config, settings)
+    processes = max(1, min(config.processes or default_processes(), len(tasks)))
+    threads = config.threads or max(1, (os.cpu_count() or 1) // processes)
+    fn = functools.partial(tokenize_shard, settings, threads, config.skip_bad)
+    result = run_shards(fn, tasks, title="tokenize", processes=processes, force=config.force)
+    for stats in result.shards:
+        stats.shard = stats.shard.removesuffix(".chunks.json")
+    total = result.total
+    counts = {"documents_in": total.documents_in, "empty_skipped": total.removed_by.get("empty", 0)}
+    counts["rejected"] = total.rejected
+    manifest = publish(config.destination, tasks, asdict(settings), loaded.vocab_size, counts)
+    return result, manifest
