@@ -28,8 +28,11 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m dolma_kit.demo $(DEMO_OUT)
 
+# Benchmarks against the peers (Dolma 1.2.1, datatrove 0.10.1, datasketch); each prints its table and saves
+# JSON under bench/out/results/. `make bench BENCH=dedup` runs one.
+BENCH ?= tag dedup
 bench: $(STAMP)
-	$(PY) bench/tag.py
+	for b in $(BENCH); do $(PY) bench/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) work
