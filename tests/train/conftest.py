@@ -1,0 +1,36 @@
+"""Fixtures for the trainer tests: the tiny config pointed at the tokenized demo corpus, made even smaller."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from train.config import TrainConfig, load_config
+
+TINY = Path(__file__).resolve().parents[2] / "configs" / "tiny.yaml"
+
+# d 64, 2 layers, seq 32 (configs/tiny.yaml); short schedules so the whole directory runs in well under 2 min
+FAST = [
+    "trainer.max_steps=12",
+    "trainer.global_batch=8",
+    "trainer.micro_batch=2",
+    "trainer.log_every=1",
+    "trainer.eval_every=4",
+    "trainer.eval_batches=2",
+    "trainer.checkpoint_every=4",
+    "optim.warmup_steps=3",
+]
+
+
+@pytest.fixture
+def tiny_config(tokenized_demo: Path, tmp_path: Path) -> Callable[..., TrainConfig]:
+    """`tiny_config("trainer.max_steps=5", run="a")`: configs/tiny.yaml on the demo tokens, run dir in tmp."""
+
+    def make(*overrides: str, run: str = "run") -> TrainConfig:
+        return load_config(
+            TINY, [f"data.paths=[{tokenized_demo}]", f"trainer.run_dir={tmp_path / run}", *FAST, *overrides]
+        )
+
+    return make

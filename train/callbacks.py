@@ -1,0 +1,133 @@
+"""Named callbacks: what happens around each step besides the step itself (logging, progress, evaluation,
+checkpoints), as OLMo-core's train/callbacks. Each is called on every rank; collective work (eval,
+checkpoint) runs on all ranks, file and terminal output only on rank 0.
+
+Order matters and is fixed by the trainer: the metrics line, the progress line, evaluation, then the
+checkpoint, so when checkpoint N exists, metrics.jsonl already holds step N's train and eval records.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from train.loop import Trainer
+
+
+class Callback:
+    """Hooks with do-nothing defaults; `name` identifies the callback in logs and lets tests replace one."""
+
+    name = "callback"
+
+    def on_start(self, trainer: Trainer) -> None:
+        """After the model, optimizer and data are ready (and a checkpoint is loaded, if any)."""
+
+    def on_step(self, trainer: Trainer, step: int, metrics: dict[str, Any]) -> None:
+        """After optimizer step `step` (1-based); `metrics` is this step's metrics.jsonl record."""
+
+    def on_end(self, trainer: Trainer, step: int) -> None:
+        """After the last step of this process's run (max_steps or trainer.stop_at)."""
+
+
+class MetricsFile(Callback):
+    """Appends one JSON line per logged step (every log_every and max_steps) and per evaluation to `<run>/metrics.jsonl` (rank 0).
+
+    On resume from step k the file is first cut back to the records with step ≤ k, so it reads as one run."""
+
+    name = "metrics"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_start(self, trainer: Trainer) -> None:
+        if not trainer.dist.is_main or not self.path.exists():
+            return
+        keep = [
+            line for line in self.path.read_text().splitlines() if json.loads(line)["step"] <= trainer.step
+        ]
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text("".join(line + "\n" for line in keep))
+        tmp.rename(self.path)
+
+    def write(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        if trainer.dist.is_main:
+            with open(self.path, "a") as fh:
+                fh.write(json.dumps(record) + "\n")
+
+    def on_step(self, trainer: Trainer, step: int, metrics: dict[str, Any]) -> None:
+        if step % trainer.cfg.trainer.log_every == 0 or step == trainer.cfg.trainer.max_steps:
+            self.write(trainer, metrics)
+
+
+class ProgressLine(Callback):
+    """One rich line per logged step on rank 0: step, loss, lr, grad norm, tokens/s, MFU, ETA."""
+
+    name = "progress"
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+
+    def on_step(self, trainer: Trainer, step: int, m: dict[str, Any]) -> None:
+        if not trainer.dist.is_main or not (
+            step % trainer.cfg.trainer.log_every == 0 or step == trainer.last_step
+        ):
+            return  # unlike the metrics file, the terminal also shows the step a stop_at run ends on
+        mfu = "-" if m["mfu"] is None else f"{100 * m['mfu']:.1f}%"
+        eta = (trainer.last_step - step) * m["step_time"]
+        self.console.print(
+            f"[bold]step {step}/{trainer.cfg.trainer.max_steps}[/] loss [cyan]{m['loss']:.4f}[/] "
+            f"lr {m['lr']:.2e} gnorm {m['grad_norm']:.3f} {m['tokens_per_s']:,.0f} tok/s mfu {mfu} "
+            f"eta {eta:,.0f}s",
+            highlight=False,
+        )
+
+
+class Evaluator(Callback):
+    """Held-out loss and perplexity per source every `trainer.eval_every` steps and after max_steps."""
+
+    name = "eval"
+
+    def __init__(self, metrics: MetricsFile, console: Console | None = None) -> None:
+        self.metrics = metrics
+        self.console = console or Console(stderr=True)
+
+    def due(self, trainer: Trainer, step: int) -> bool:
+        """A function of the step alone (not of trainer.stop_at), so a run stopped and resumed logs the same
+        evaluations as one that never stopped."""
+        every = trainer.cfg.trainer.eval_every
+        return (every > 0 and step % every == 0) or step == trainer.cfg.trainer.max_steps
+
+    def on_step(self, trainer: Trainer, step: int, metrics: dict[str, Any]) -> None:
+        if not self.due(trainer, step) or len(trainer.eval_ids) == 0:
+            return
+        loss, by_source = trainer.evaluate()
+        record = {
+            "kind": "eval",
+            "step": step,
+            "examples_seen": metrics["examples_seen"],
+            "eval_loss": loss,
+            "eval_ppl": math.exp(loss),
+            "eval_by_source": by_source,
+        }
+        self.metrics.write(trainer, record)
+        if trainer.dist.is_main:
+            parts = " ".join(f"{s} {v['loss']:.3f}" for s, v in by_source.items())
+            self.console.print(
+                f"[green]eval step {step}[/] loss {loss:.4f} ppl {math.exp(loss):.2f} | {parts}"
+            )
+
+
+class CheckpointSaver(Callback):
+    """Checkpoints every `trainer.checkpoint_every` steps, after the last step and at `trainer.stop_at`."""
+
+    name = "checkpoint"
+
+    def on_step(self, trainer: Trainer, step: int, metrics: dict[str, Any]) -> None:
+        every = trainer.cfg.trainer.checkpoint_every
+        if (every > 0 and step % every == 0) or step == trainer.last_step:
+            trainer.save_checkpoint(step)

@@ -1,0 +1,92 @@
+"""Sharded, atomic, resumable checkpoints with torch.distributed.checkpoint (DCP).
+
+Layout: `<run>/checkpoints/step<N>/` holds DCP's shard files (`__<rank>_0.distcp`, `.metadata`) for the model
+and optimizer, `rng-rank<r>.pt` (each rank's torch RNG state), `train_state.json` (step, examples and tokens
+seen: the data position; the schedule's state, which is the step alone since the LR is a function of it) and,
+written last, the `.complete` marker.
+
+Atomicity: everything is written into `step<N>.tmp/`; after every rank has finished, rank 0 writes the marker
+and renames the folder. A folder without a marker (a kill mid-write) is never loaded and is removed at the
+next save. DCP reshards on load, so a run can resume on a different number of ranks; the data order does not
+depend on the rank count either.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed.checkpoint as dcp
+from torch import nn
+from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+
+from train.parallelize import barrier
+
+MARKER = ".complete"
+_STEP_DIR = re.compile(r"^step(\d+)$")
+
+
+class Checkpointer:
+    """Saves and finds checkpoints of one run; every rank calls `save`/`load`, rank 0 does the bookkeeping."""
+
+    def __init__(self, run_dir: Path, *, keep_last: int, rank: int) -> None:
+        self.root = Path(run_dir) / "checkpoints"
+        self.keep_last = keep_last
+        self.rank = rank
+
+    def completed(self) -> list[tuple[int, Path]]:
+        """(step, folder) of every complete checkpoint, oldest first."""
+        if not self.root.is_dir():
+            return []
+        found = []
+        for p in self.root.iterdir():
+            m = _STEP_DIR.match(p.name)
+            if m and (p / MARKER).is_file():
+                found.append((int(m.group(1)), p))
+        return sorted(found)
+
+    def latest(self) -> Path | None:
+        done = self.completed()
+        return done[-1][1] if done else None
+
+    def save(
+        self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]
+    ) -> Path:
+        """Write checkpoint `step` atomically; `state` (JSON) is the trainer's position. Collective."""
+        final = self.root / f"step{step}"
+        tmp = self.root / f"step{step}.tmp"
+        if self.rank == 0:
+            self.root.mkdir(parents=True, exist_ok=True)
+            for stale in self.root.glob("step*"):  # .tmp folders and any folder without its marker
+                if stale.is_dir() and not (stale / MARKER).is_file():
+                    shutil.rmtree(stale)
+            if final.exists():  # a complete checkpoint of this step (a rerun): replace it
+                shutil.rmtree(final)
+        barrier()
+        model_sd, optim_sd = get_state_dict(model, optimizer)
+        dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=tmp)
+        torch.save(torch.get_rng_state(), tmp / f"rng-rank{self.rank}.pt")
+        barrier()
+        if self.rank == 0:
+            (tmp / "train_state.json").write_text(json.dumps(state, indent=2) + "\n")
+            (tmp / MARKER).write_text(f"{step}\n")
+            tmp.rename(final)
+            for _, old in self.completed()[: -self.keep_last] if self.keep_last > 0 else []:
+                shutil.rmtree(old)
+        barrier()
+        return final
+
+    def load(self, path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+        """Restore model and optimizer shards (resharding as needed) and this rank's RNG; return the state."""
+        model_sd, optim_sd = get_state_dict(model, optimizer)
+        sd = {"model": model_sd, "optim": optim_sd}
+        dcp.load(sd, checkpoint_id=path)
+        set_state_dict(model, optimizer, model_state_dict=sd["model"], optim_state_dict=sd["optim"])
+        rng = path / f"rng-rank{self.rank}.pt"
+        if rng.is_file():
+            torch.set_rng_state(torch.load(rng, weights_only=True))
+        return json.loads((path / "train_state.json").read_text())

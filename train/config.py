@@ -1,0 +1,198 @@
+"""The run configuration: one dataclass per component, loaded from YAML, overridden with `--a.b=value`.
+
+One declaration: the dataclasses below *are* the schema. YAML files load into them, unknown keys are errors
+that list the valid ones, and values are checked against the field types, so a typo never trains silently
+with a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from train.data import DataConfig
+from train.errors import ConfigError
+from train.model import ModelConfig
+from train.optim import OptimConfig
+
+__all__ = ["ConfigError", "TrainConfig", "TrainerConfig", "load_config"]
+
+
+@dataclass(kw_only=True)
+class TrainerConfig:
+    """How long, how big a batch, how often to log, evaluate and checkpoint, on what hardware."""
+
+    max_steps: int
+    """Optimizer steps in the schedule (the LR decays to its floor at this step)."""
+    global_batch: int
+    """Instances (sequences of data.seq_len tokens) per optimizer step, summed over all ranks."""
+    micro_batch: int
+    """Instances per rank per forward/backward; global_batch / (world size × micro_batch) micro-steps are
+    accumulated before each optimizer step."""
+    seed: int = 0
+    """Seeds the data order (PCG64(seed + epoch)), the held-out split and the weight init."""
+    run_dir: str | None = None
+    """Where config.yaml, metrics.jsonl, data_order.npy and checkpoints/ go. None: runs/<config file stem>."""
+    log_every: int = 1
+    """Write a metrics.jsonl line and the progress line every this many steps."""
+    eval_every: int = 0
+    """Evaluate on the held-out split every this many steps (0: only after the last step)."""
+    eval_batches: int = 4
+    """Held-out micro-batches per rank per evaluation (a fixed, deterministic subset)."""
+    checkpoint_every: int = 0
+    """Checkpoint every this many steps (0: only after the last step)."""
+    keep_last: int = 2
+    """Completed checkpoints to keep; older ones are removed after a new one is complete."""
+    stop_at: int | None = None
+    """Stop after this step (checkpointing it) without changing the schedule; rerun to continue."""
+    device: str = "auto"
+    """auto (cuda when available), cpu or cuda."""
+    precision: str = "auto"
+    """auto (bf16 on cuda, fp32 on cpu), bf16 (bf16 compute, fp32 master weights and reductions) or fp32."""
+    compile: bool = False
+    """torch.compile each block (GPU runs)."""
+    peak_flops: float | None = None
+    """Dense peak FLOP/s of one device for the MFU estimate; None: known GPUs by name, else MFU is null."""
+
+    def __post_init__(self) -> None:
+        if self.max_steps <= 0 or self.global_batch <= 0 or self.micro_batch <= 0:
+            raise ConfigError(
+                "trainer.max_steps, trainer.global_batch and trainer.micro_batch must be positive"
+            )
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"trainer.device must be auto, cpu or cuda, got {self.device!r}")
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ConfigError(f"trainer.precision must be auto, bf16 or fp32, got {self.precision!r}")
+
+
+@dataclass(kw_only=True)
+class TrainConfig:
+    """A whole run: `dolma-kit train` loads one of these from configs/NAME.yaml."""
+
+    model: ModelConfig
+    data: DataConfig
+    trainer: TrainerConfig
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["optim"]["betas"] = list(self.optim.betas)
+        return out
+
+
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | None = None, **base: Any
+) -> TrainConfig:
+    """YAML file (optional) + `a.b=value` overrides (values parsed as YAML) → a checked `TrainConfig`."""
+    raw: dict[str, Any] = dict(base)
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        raw = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(raw, dict):
+            raise ConfigError(
+                f"{path}: a training config is a mapping of sections (model, data, trainer, optim)"
+            )
+    for item in overrides or []:
+        apply_override(raw, item)
+    cfg = from_dict(TrainConfig, raw, "")
+    if cfg.trainer.run_dir is None and path is not None:
+        cfg.trainer.run_dir = str(Path("runs") / path.stem)
+    return cfg
+
+
+def apply_override(raw: dict[str, Any], item: str) -> None:
+    """`optim.lr=3e-4` (a leading `--` is allowed) sets raw["optim"]["lr"] = 3e-4."""
+    key, sep, value = item.removeprefix("--").partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override {item!r} must look like --section.key=value (e.g. --optim.lr=3e-4)")
+    *parents, leaf = key.split(".")
+    node = raw
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {item!r}: {part} is not a section")
+    node[leaf] = yaml.safe_load(value) if value else None
+
+
+def from_dict(cls: type, raw: Any, where: str) -> Any:
+    """Build dataclass `cls` from a mapping, checking keys and value types; errors name the dotted key."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown config key {_join(where, unknown[0])}; valid keys of {where or 'the config'}: "
+            + ", ".join(sorted(fields))
+        )
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in raw.items():
+        kwargs[name] = _convert(hints[name], value, _join(where, name))
+    missing = [
+        n
+        for n, f in fields.items()
+        if n not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"missing config key {_join(where, missing[0])}")
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, where)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _convert(arg, value, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}: {value!r} is not a {_name(tp)}")
+    if origin in (list, tuple):
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (item,) = typing.get_args(tp)[:1]
+        return origin(_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        _, vt = typing.get_args(tp)
+        return {str(k): _convert(vt, v, f"{where}.{k}") for k, v in value.items()}
+    if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if tp is float and isinstance(value, str):  # YAML 1.1 reads `3e-4` (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if tp is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if tp in (int, str, bool) and (type(value) is tp):
+        return value
+    raise ConfigError(f"{where}: {value!r} is not a {_name(tp)}")
+
+
+def _name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _join(where: str, name: str) -> str:
+    return f"{where}.{name}" if where else name

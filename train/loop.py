@@ -1,0 +1,263 @@
+"""The training loop: one `Trainer` that owns the model, optimizer, data order and run folder.
+
+Per optimizer step s (1-based): the global batch order[(s-1)·G : s·G] is split into W contiguous rank slices,
+each consumed in micro-batches whose gradients accumulate (each micro-loss is its token-summed cross-entropy
+over the rank's tokens for the step, and FSDP averages over ranks, so the gradient is that of the global
+mean loss); then the LR for step s is set, the global grad norm clipped, AdamW steps. Everything that
+decides the numbers is a function of (config, seed, step), which is why a resumed run repeats a
+never-stopped one exactly on CPU.
+
+On GPU with precision bf16, FSDP's MixedPrecisionPolicy computes in bf16 over fp32 master weights; the
+cross-entropy is always taken in fp32.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+
+from train.callbacks import Callback, CheckpointSaver, Evaluator, MetricsFile, ProgressLine
+from train.checkpoint import Checkpointer
+from train.config import TrainConfig
+from train.data import write_or_check
+from train.errors import ConfigError
+from train.optim import set_lr
+from train.parallelize import DistInfo, all_reduce_sum, barrier, init_distributed, parallelize
+
+# dense bf16 peak FLOP/s by device name, for the MFU estimate (H100/H200 SXM; A100)
+PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
+
+
+def peak_flops(device: torch.device, configured: float | None) -> float | None:
+    if configured is not None:
+        return configured
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        for key, value in PEAK_FLOPS.items():
+            if key in name:
+                return value
+    return None  # CPU: no meaningful peak unless configured
+
+
+class Trainer:
+    """Builds everything from a `TrainConfig` and runs `fit()`. Call from every rank."""
+
+    def __init__(self, cfg: TrainConfig, callbacks: list[Callback] | None = None) -> None:
+        self.cfg = cfg
+        tc = cfg.trainer
+        if tc.run_dir is None:
+            raise ConfigError("trainer.run_dir is not set")
+        self.run_dir = Path(tc.run_dir)
+        self.dist: DistInfo = init_distributed(tc.device)
+        W = self.dist.world_size
+        if tc.global_batch % (W * tc.micro_batch):
+            raise ConfigError(
+                f"trainer.global_batch={tc.global_batch} must be divisible by world size {W} × "
+                f"trainer.micro_batch={tc.micro_batch}"
+            )
+        self.per_rank = tc.global_batch // W
+        self.bf16 = tc.precision == "bf16" or (tc.precision == "auto" and self.dist.device.type == "cuda")
+        if self.bf16 and self.dist.device.type != "cuda":
+            raise ConfigError("trainer.precision=bf16 is for GPU runs; CPU runs train in fp32")
+
+        self.data = cfg.data.build()
+        if cfg.model.vocab_size is None:
+            cfg.model.vocab_size = self.data.vocab_size
+        if cfg.model.vocab_size < self.data.vocab_size:
+            raise ConfigError(
+                f"model.vocab_size={cfg.model.vocab_size} is smaller than the data's vocabulary "
+                f"({self.data.vocab_size}); token ids would fall outside the embedding"
+            )
+        self.sources = self.data.sources
+        self.order = self.data.data_order(tc.seed, tc.max_steps * tc.global_batch)
+        self.eval_ids = self.data.eval_instances()
+        self._prepare_run_dir()
+
+        model = cfg.model.build("meta")
+        parallelize(model, bf16=self.bf16, compile=tc.compile)
+        model.to_empty(device=self.dist.device)
+        model.init_weights(tc.seed)
+        self.model = model
+        self.optimizer = cfg.optim.build(model)
+        self.checkpointer = Checkpointer(self.run_dir, keep_last=tc.keep_last, rank=self.dist.rank)
+        self.flops_per_token = cfg.model.flops_per_token(cfg.data.seq_len)
+        self.peak = peak_flops(self.dist.device, tc.peak_flops)
+        self.step = 0
+        self.last_step = tc.max_steps if tc.stop_at is None else min(tc.stop_at, tc.max_steps)
+        self.metrics_file = MetricsFile(self.run_dir / "metrics.jsonl")
+        self.callbacks = callbacks or [
+            self.metrics_file,
+            ProgressLine(),
+            Evaluator(self.metrics_file),
+            CheckpointSaver(),
+        ]
+
+    def _prepare_run_dir(self) -> None:
+        """config.yaml, data_order.npy, eval_instances.npy: written by rank 0; on resume they must match."""
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            resolved = self.cfg.to_dict()
+            path = self.run_dir / "config.yaml"
+            if path.exists():
+                old = yaml.safe_load(path.read_text())
+                for section in (old, resolved):  # where to stop and log may change between sessions
+                    for key in ("stop_at", "log_every", "eval_every", "checkpoint_every", "keep_last"):
+                        section["trainer"].pop(key, None)
+                if old != resolved:
+                    raise ConfigError(
+                        f"{path} holds a different config; resume with the same one or a new run_dir"
+                    )
+            path.write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
+            write_or_check(self.run_dir / "data_order.npy", self.order)
+            write_or_check(self.run_dir / "eval_instances.npy", self.eval_ids)
+        barrier()
+
+    # --- state ------------------------------------------------------------------------------------
+    def save_checkpoint(self, step: int) -> Path:
+        G, T = self.cfg.trainer.global_batch, self.cfg.data.seq_len
+        state = {
+            "step": step,
+            "examples_seen": step * G,
+            "tokens_seen": step * G * T,
+            "world_size": self.dist.world_size,
+            "scheduler": {"step": step, "lr": self.cfg.optim.lr_at(step, self.cfg.trainer.max_steps)},
+        }
+        return self.checkpointer.save(step, self.model, self.optimizer, state)
+
+    def maybe_resume(self) -> None:
+        latest = self.checkpointer.latest()
+        if latest is not None:
+            state = self.checkpointer.load(latest, self.model, self.optimizer)
+            self.step = int(state["step"])
+
+    # --- compute ----------------------------------------------------------------------------------
+    def _losses(
+        self, tokens: np.ndarray, sources: np.ndarray
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Token-summed loss, and per-source loss sums and token counts (fp32), for one micro-batch."""
+        dev = self.dist.device
+        idx_BT = torch.from_numpy(tokens).to(dev, non_blocking=True)
+        src_BT = torch.from_numpy(sources[:, 1:]).to(dev, non_blocking=True)
+        logits_BTV = self.model(idx_BT)
+        V = logits_BTV.shape[-1]
+        ce_N = F.cross_entropy(
+            logits_BTV[:, :-1].reshape(-1, V).float(), idx_BT[:, 1:].reshape(-1), reduction="none"
+        )
+        S = len(self.sources)
+        flat = src_BT.reshape(-1)
+        sums_S = torch.zeros(S, device=dev).index_add_(0, flat, ce_N.detach())
+        counts_S = torch.zeros(S, device=dev).index_add_(0, flat, torch.ones_like(ce_N))
+        return ce_N.sum(), sums_S, counts_S
+
+    def _rank_slice(self, ids: np.ndarray) -> np.ndarray:
+        r = self.dist.rank
+        return ids[r * self.per_rank : (r + 1) * self.per_rank]
+
+    def train_step(self, step: int) -> dict[str, Any]:
+        tc, T = self.cfg.trainer, self.cfg.data.seq_len
+        t0 = time.perf_counter()
+        G = tc.global_batch
+        ids = self._rank_slice(self.order[(step - 1) * G : step * G])
+        rank_tokens = len(ids) * (T - 1)
+        S = len(self.sources)
+        stats = torch.zeros(1 + 2 * S, dtype=torch.float64, device=self.dist.device)
+        self.model.train()
+        for m0 in range(0, len(ids), tc.micro_batch):
+            tokens, sources = self.data.batch(ids[m0 : m0 + tc.micro_batch])
+            loss_sum, sums_S, counts_S = self._losses(tokens, sources)
+            (loss_sum / rank_tokens).backward()
+            stats += torch.cat([loss_sum.detach().reshape(1), sums_S, counts_S]).double()
+        lr = self.cfg.optim.lr_at(step, tc.max_steps)
+        set_lr(self.optimizer, lr)
+        clip = self.cfg.optim.grad_clip
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip if clip > 0 else math.inf)
+        grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        all_reduce_sum(stats)
+        if self.dist.device.type == "cuda":
+            torch.cuda.synchronize(self.dist.device)
+        dt = time.perf_counter() - t0
+        tokens_per_s = G * T / dt
+        mfu = None
+        if self.peak:
+            mfu = self.flops_per_token * tokens_per_s / (self.peak * self.dist.world_size)
+        sums, counts = stats[1 : 1 + S].tolist(), stats[1 + S :].tolist()
+        return {
+            "kind": "train",
+            "step": step,
+            "examples_seen": step * G,
+            "tokens_seen": step * G * T,
+            "loss": float(stats[0]) / (G * (T - 1)),
+            "loss_by_source": {
+                s: (sums[i] / counts[i] if counts[i] else None) for i, s in enumerate(self.sources)
+            },
+            "lr": lr,
+            "grad_norm": grad_norm,
+            "tokens_per_s": tokens_per_s,
+            "mfu": mfu,
+            "step_time": dt,
+        }
+
+    @torch.no_grad()
+    def evaluate(self) -> tuple[float, dict[str, dict[str, float]]]:
+        """Held-out loss (mean over predicted tokens) and per source loss, perplexity and token count, on the
+        first eval_batches × micro_batch × W held-out instances (the same ones at every evaluation)."""
+        tc = self.cfg.trainer
+        W, n = self.dist.world_size, tc.eval_batches * tc.micro_batch
+        ids = self.eval_ids[: n * W]
+        mine = ids[self.dist.rank :: W]
+        S = len(self.sources)
+        stats = torch.zeros(2 + 2 * S, dtype=torch.float64, device=self.dist.device)
+        self.model.eval()
+        for m0 in range(0, n, tc.micro_batch):  # same number of forwards on every rank (FSDP collectives)
+            chunk = mine[m0 : m0 + tc.micro_batch]
+            if len(chunk) == 0:
+                chunk, weight = self.eval_ids[:1], 0.0  # a rank with fewer ids still joins the all-gathers
+            else:
+                weight = 1.0
+            tokens, sources = self.data.batch(chunk)
+            loss_sum, sums_S, counts_S = self._losses(tokens, sources)
+            ntok = tokens.shape[0] * (tokens.shape[1] - 1)
+            stats += (
+                weight
+                * torch.cat([torch.stack([loss_sum, torch.tensor(float(ntok))]), sums_S, counts_S]).double()
+            )
+        all_reduce_sum(stats)
+        loss = float(stats[0] / stats[1])
+        sums, counts = stats[2 : 2 + S].tolist(), stats[2 + S :].tolist()
+        by_source = {
+            s: {"loss": sums[i] / counts[i], "ppl": math.exp(sums[i] / counts[i]), "tokens": int(counts[i])}
+            for i, s in enumerate(self.sources)
+            if counts[i]
+        }
+        return loss, by_source
+
+    def fit(self) -> list[dict[str, Any]]:
+        """Resume if the run has a checkpoint, then train to max_steps (or trainer.stop_at). Returns this
+        process's train records."""
+        self.maybe_resume()
+        for cb in self.callbacks:
+            cb.on_start(self)
+        records = []
+        for step in range(self.step + 1, self.last_step + 1):
+            metrics = self.train_step(step)
+            self.step = step
+            records.append(metrics)
+            for cb in self.callbacks:
+                cb.on_step(self, step, metrics)
+        for cb in self.callbacks:
+            cb.on_end(self, self.step)
+        return records
+
+
+def train(cfg: TrainConfig) -> list[dict[str, Any]]:
+    """Run (or resume) the training described by `cfg` in this process; see `Trainer`."""
+    return Trainer(cfg).fit()

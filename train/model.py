@@ -1,0 +1,224 @@
+"""The OLMo decoder-only transformer, readable in one sitting (as nanoGPT's model.py).
+
+OLMo's choices, each matched to its code because parity with HF `OlmoForCausalLM` depends on them:
+- no biases anywhere; LayerNorm is non-parametric (no gain, no bias), eps 1e-5;
+- one fused `att_proj` (d → 3d) split into q, k, v; RoPE (θ 10,000, rotate-half / GPT-NeoX layout) on q and k;
+- SwiGLU: `x, gate = ff_proj(x).chunk(2, -1)` then `silu(gate) * x` (the gate is the *second* half);
+- vocabulary padded up to a multiple of 128 (50,280 → 50,304); optional weight tying (1B ties, 7B does not);
+- "mitchell" init: truncated normal (±3σ), std 1/√d for wte, att_proj, ff_proj (and an untied lm head),
+  1/√(2·d·(layer+1)) for attn_out, 1/√(2·hidden·(layer+1)) for ff_out.
+
+Shape suffixes: B batch, T sequence, D d_model, H heads, K head dim, F SwiGLU hidden, V padded vocabulary.
+The model is built on the meta device and materialised after FSDP wraps it (`train/parallelize.py`);
+`init_weights` then fills every parameter from one seeded generator, so the initial model does not depend on
+the world size.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def round_up(n: int, multiple: int) -> int:
+    return ((n + multiple - 1) // multiple) * multiple
+
+
+@dataclass(kw_only=True)
+class ModelConfig:
+    """Shape of the transformer. Parameter counts follow from these alone (see `num_params`)."""
+
+    d_model: int
+    """Width of the residual stream."""
+    n_layers: int
+    """Number of transformer blocks."""
+    n_heads: int
+    """Attention heads; d_model must be divisible by it."""
+    vocab_size: int | None = None
+    """Tokenizer vocabulary (ids 0..vocab_size-1); the embedding is padded to `padded_vocab_size`. None: the
+    tokenized data's manifest decides (the trainer fills it in before building)."""
+    mlp_hidden: int | None = None
+    """SwiGLU hidden width F (ff_proj maps d → 2F). None: 8/3·d rounded up to a multiple of 128. Note that
+    OLMo's `mlp_hidden_size` is ff_proj's output, 2F: OLMo-7B's 22016 is F = 11008 here."""
+    vocab_pad_multiple: int = 128
+    """Pad the embedding rows up to a multiple of this (tensor-core friendly; OLMo pads 50,280 to 50,304)."""
+    weight_tying: bool = False
+    """Use the token embedding as the output projection (OLMo-1B: yes, OLMo-7B: no)."""
+    rope_theta: float = 10_000.0
+    """RoPE base."""
+    layer_norm_eps: float = 1e-5
+    """Epsilon of the non-parametric LayerNorms."""
+
+    def __post_init__(self) -> None:
+        for name in ("d_model", "n_layers", "n_heads", "vocab_size"):
+            if (getattr(self, name) or 1) <= 0:
+                raise ValueError(f"model.{name} must be positive, got {getattr(self, name)}")
+        if self.d_model % self.n_heads:
+            raise ValueError(
+                f"model.d_model ({self.d_model}) must be divisible by model.n_heads ({self.n_heads})"
+            )
+        if (self.d_model // self.n_heads) % 2:
+            raise ValueError("model.d_model / model.n_heads must be even (RoPE rotates pairs of dimensions)")
+
+    @property
+    def hidden(self) -> int:
+        """SwiGLU hidden width F."""
+        return (
+            self.mlp_hidden if self.mlp_hidden is not None else round_up(math.ceil(8 * self.d_model / 3), 128)
+        )
+
+    @property
+    def padded_vocab_size(self) -> int:
+        assert self.vocab_size is not None, "model.vocab_size is resolved from the data before use"
+        return round_up(self.vocab_size, self.vocab_pad_multiple)
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+    def num_params(self) -> int:
+        """Exact parameter count, from the shapes (no model needed): OLMo-1B's shape gives 1,176,764,416."""
+        d, f = self.d_model, self.hidden
+        block = d * 3 * d + d * d + d * 2 * f + f * d  # att_proj, attn_out, ff_proj, ff_out
+        embed = self.padded_vocab_size * d
+        return self.n_layers * block + embed * (1 if self.weight_tying else 2)
+
+    def flops_per_token(self, seq_len: int) -> float:
+        """Training FLOPs per token: 6·N over the matmul parameters (the input embedding is a lookup, so an untied
+        wte is excluded; a tied one is counted once, as the output projection) plus attention's 12·L·d·T
+        (QKᵀ and AV, forward and backward), as OLMo-core and the PaLM paper count them."""
+        n = self.num_params() - (0 if self.weight_tying else self.padded_vocab_size * self.d_model)
+        return 6.0 * n + 12.0 * self.n_layers * self.d_model * seq_len
+
+    def build(self, device: str | torch.device | None = None) -> Transformer:
+        """The model on `device` (use "meta" before FSDP; call `init_weights` after materialising)."""
+        with torch.device(device or "cpu"):
+            return Transformer(self)
+
+
+def layer_norm(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """OLMo's non-parametric LayerNorm: normalise, no learned gain or bias."""
+    return F.layer_norm(x, (x.shape[-1],), eps=eps)
+
+
+def rope_tables(
+    seq_len: int, head_dim: int, theta: float, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin tables, shape (T, K), fp32: the frequencies for dimension pair i are θ^(-2i/K), laid out in
+    halves (GPT-NeoX / OLMo `rotate_half` convention, not interleaved pairs)."""
+    inv_freq_K2 = 1.0 / (
+        theta ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim)
+    )
+    pos_T = torch.arange(seq_len, device=device, dtype=torch.float32)
+    freqs_TK2 = torch.outer(pos_T, inv_freq_K2)
+    emb_TK = torch.cat([freqs_TK2, freqs_TK2], dim=-1)
+    return emb_TK.cos(), emb_TK.sin()
+
+
+def apply_rope(x_BHTK: torch.Tensor, cos_TK: torch.Tensor, sin_TK: torch.Tensor) -> torch.Tensor:
+    """Rotate q or k by position, computed in fp32 (bf16 positions lose precision at long contexts)."""
+    x = x_BHTK.float()
+    x1, x2 = x.chunk(2, dim=-1)
+    rotated = torch.cat([-x2, x1], dim=-1)
+    return (x * cos_TK + rotated * sin_TK).to(x_BHTK.dtype)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.n_heads = cfg.n_heads
+        self.att_proj = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=False)  # fused q, k, v
+        self.attn_out = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+
+    def forward(self, x_BTD: torch.Tensor, cos_TK: torch.Tensor, sin_TK: torch.Tensor) -> torch.Tensor:
+        B, T, D = x_BTD.shape
+        q_BTD, k_BTD, v_BTD = self.att_proj(x_BTD).split(D, dim=-1)
+        q_BHTK = q_BTD.view(B, T, self.n_heads, -1).transpose(1, 2)
+        k_BHTK = k_BTD.view(B, T, self.n_heads, -1).transpose(1, 2)
+        v_BHTK = v_BTD.view(B, T, self.n_heads, -1).transpose(1, 2)
+        q_BHTK, k_BHTK = apply_rope(q_BHTK, cos_TK, sin_TK), apply_rope(k_BHTK, cos_TK, sin_TK)
+        y_BHTK = F.scaled_dot_product_attention(q_BHTK, k_BHTK, v_BHTK, is_causal=True)
+        return self.attn_out(y_BHTK.transpose(1, 2).reshape(B, T, D))
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.ff_proj = nn.Linear(cfg.d_model, 2 * cfg.hidden, bias=False)
+        self.ff_out = nn.Linear(cfg.hidden, cfg.d_model, bias=False)
+
+    def forward(self, x_BTD: torch.Tensor) -> torch.Tensor:
+        x_BTF, gate_BTF = self.ff_proj(x_BTD).chunk(2, dim=-1)  # gate is the second half (OLMo / HF parity)
+        return self.ff_out(F.silu(gate_BTF) * x_BTF)
+
+
+class Block(nn.Module):
+    """Pre-norm block: x + attn(ln(x)), then x + mlp(ln(x)). The unit FSDP shards."""
+
+    def __init__(self, cfg: ModelConfig, layer_id: int) -> None:
+        super().__init__()
+        self.layer_id = layer_id
+        self.eps = cfg.layer_norm_eps
+        self.attn = Attention(cfg)
+        self.mlp = SwiGLU(cfg)
+
+    def forward(self, x_BTD: torch.Tensor, cos_TK: torch.Tensor, sin_TK: torch.Tensor) -> torch.Tensor:
+        x_BTD = x_BTD + self.attn(layer_norm(x_BTD, self.eps), cos_TK, sin_TK)
+        return x_BTD + self.mlp(layer_norm(x_BTD, self.eps))
+
+
+class Transformer(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.wte = nn.Embedding(cfg.padded_vocab_size, cfg.d_model)
+        self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layers))
+        self.lm_head = None if cfg.weight_tying else nn.Linear(cfg.d_model, cfg.padded_vocab_size, bias=False)
+
+    def forward(self, idx_BT: torch.Tensor) -> torch.Tensor:
+        """Token ids (B, T) → logits (B, T, V) over the padded vocabulary."""
+        T = idx_BT.shape[1]
+        cos_TK, sin_TK = rope_tables(T, self.cfg.head_dim, self.cfg.rope_theta, idx_BT.device)
+        x_BTD = self.wte(idx_BT)
+        for block in self.blocks:
+            x_BTD = block(x_BTD, cos_TK, sin_TK)
+        x_BTD = layer_norm(x_BTD, self.cfg.layer_norm_eps)
+        head = self.wte.weight if self.lm_head is None else self.lm_head.weight
+        return F.linear(x_BTD, head)
+
+    def init_std(self) -> dict[str, float]:
+        """Mitchell init: the std of every parameter by name (truncated at ±3σ)."""
+        d, f = self.cfg.d_model, self.cfg.hidden
+        stds = {"wte.weight": d**-0.5}
+        if self.lm_head is not None:
+            stds["lm_head.weight"] = d**-0.5
+        for block in self.blocks:
+            i, p = block.layer_id, f"blocks.{block.layer_id}."
+            stds[p + "attn.att_proj.weight"] = d**-0.5
+            stds[p + "attn.attn_out.weight"] = (2 * d * (i + 1)) ** -0.5
+            stds[p + "mlp.ff_proj.weight"] = d**-0.5
+            stds[p + "mlp.ff_out.weight"] = (2 * f * (i + 1)) ** -0.5
+        return stds
+
+    @torch.no_grad()
+    def init_weights(self, seed: int) -> None:
+        """Fill every parameter from one generator seeded with `seed`, in name order. A sharded (DTensor)
+        parameter is drawn whole on every rank and each rank keeps its shard, so the model is the same for
+        any world size. Drawing happens on the parameter's device (a CPU generator for CPU, CUDA for CUDA)."""
+        stds = self.init_std()
+        for name, param in sorted(self.named_parameters()):
+            local = param.to_local() if hasattr(param, "to_local") else param
+            gen = torch.Generator(device=local.device).manual_seed(seed)
+            seed += 1  # a fresh, order-fixed stream per parameter
+            full = torch.empty(param.shape, dtype=torch.float32, device=local.device)
+            nn.init.trunc_normal_(full, std=stds[name], a=-3 * stds[name], b=3 * stds[name], generator=gen)
+            if local is param:
+                param.copy_(full)
+            else:
+                from torch.distributed.tensor import distribute_tensor
+
+                param.copy_(distribute_tensor(full, param.device_mesh, param.placements))
