@@ -1,0 +1,485 @@
+"""The `mix` stage: join attributes to documents, filter, mask spans, sample, and write resharded output.
+
+Plan (driver, before any document is read): load the recipe (ours or Dolma's), read each experiment's
+`attributes_schema.json` (or, without one, the names in the first lines of its first attribute file), resolve and
+type-check every filter and replacement, and make one task per (stream, input shard). A bad recipe fails here
+with file:line:col.
+
+Per shard (any worker): stream the document lines and, in lockstep, one line of each needed attribute file
+(ids must match, or the error names both files and the line); decide keep/drop with precompiled closures; copy
+kept documents 0…n times by a hash of (seed, source, id); replace spans; write parts of at most `max_bytes`
+(uncompressed) named `<output>/<source>/<shard>-NNNN.<format>` after the input shard, so the output does not
+depend on the process count. A kept document whose text is unchanged is written as its original line (no
+re-serialisation: that is most of the speed). Each shard ends with a manifest `<output>/_mix/<stream>/…json`
+(parts, counts, spans replaced), then the executor's `.done` marker: a killed run resumes byte-identically.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from dolma_kit import storage
+from dolma_kit.attributes import SCHEMA_NAME, attribute_root_and_relative
+from dolma_kit.documents import (
+    DOCUMENT_SUFFIXES,
+    Document,
+    DocumentReader,
+    JsonlWriter,
+    ParquetDocumentWriter,
+    _CountingReader,
+    compression_of,
+    document_to_dict,
+    dumps,
+    iter_raw_lines,
+    parse_json_line,
+    source_from_path,
+)
+from dolma_kit.errors import BadRecordError, DolmaKitError
+from dolma_kit.executor import RejectsWriter, RunResult, ShardStats, ShardTask, run_shards
+from dolma_kit.filters import Node, Resolver, attributes_of, compile_filter, parse_filter
+from dolma_kit.mix_recipe import Output, Recipe, RecipeError, Stream
+from dolma_kit.spans import SpanError, apply
+
+MANIFEST_DIR = "_mix"
+SUMMARY_NAME = "mix_summary.json"
+SCAN_LINES = 1000  # attribute lines read for names when an experiment has no schema file
+SAMPLED_OUT = "sampled out"
+NOT_INCLUDED = "include: none matched"
+EMPTY = "empty after replace"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamPlan:
+    """A stream with every name resolved and every filter parsed: what workers run (frozen, picklable)."""
+
+    name: str
+    experiments: tuple[tuple[str, str | None], ...]
+    """(experiment, attribute root or None for the `documents/` sibling), only those the filters read."""
+    include: tuple[tuple[str, Node], ...]
+    exclude: tuple[tuple[str, Node], ...]
+    replace: tuple[tuple[str, str, float, str], ...]
+    """(rule name, full attribute name, min score, replacement)."""
+    sample: float
+    seed: int
+    output: Output
+    skip_bad: bool = False
+
+
+# --------------------------------------------------------------------------------------------- planning
+
+
+def _shard_rel(path: str) -> str:
+    """`<source>/<shard>` below the documents folder (the attribute files mirror it)."""
+    return attribute_root_and_relative(path, "", "-", "-")[1]
+
+
+def _stem(rel: str) -> str:
+    for suffix in DOCUMENT_SUFFIXES:
+        if rel.endswith(suffix):
+            return rel[: -len(suffix)]
+    return rel
+
+
+def attribute_path(doc_path: str, experiment: str, root: str | None) -> str:
+    """The attribute file line-aligned with `doc_path` for one experiment."""
+    base, rel = attribute_root_and_relative(doc_path, "", experiment, root)
+    return storage.join(base, rel)
+
+
+def _names_of(schema: Any) -> set[str]:
+    """Every attribute name in a schema file, whichever stage wrote it (lists under an "attributes" key)."""
+    found: set[str] = set()
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key == "attributes" and isinstance(value, list) and all(isinstance(v, str) for v in value):
+                found.update(value)
+            else:
+                found |= _names_of(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            found |= _names_of(value)
+    return found
+
+
+def experiment_names(stream: Stream, experiment: str, root: str | None, docs: list[str]) -> set[str]:
+    """Attribute names an experiment can hold, from its schema file(s), else from its first attribute lines."""
+    names: set[str] = set()
+    first = {}
+    for doc in docs:
+        attr_root, rel = attribute_root_and_relative(doc, "", experiment, root)
+        first.setdefault(attr_root, storage.join(attr_root, rel))
+    for attr_root, path in first.items():
+        schema = storage.join(attr_root, SCHEMA_NAME)
+        if storage.exists(schema):
+            names |= _names_of(json.loads(storage.read_text(schema)))
+        elif storage.exists(path):
+            for line_no, raw in iter_raw_lines(path):
+                names.update((parse_json_line(path, line_no, raw).get("attributes") or {}).keys())
+                if line_no >= SCAN_LINES:
+                    break
+        else:
+            raise RecipeError(
+                f"stream '{stream.name}': no attributes of experiment '{experiment}' at {attr_root} "
+                f"(neither {SCHEMA_NAME} nor {path}); run `dolma-kit tag`/`dedup` first"
+            )
+    return names
+
+
+def resolve(recipe: Recipe, *, skip_bad: bool = False) -> tuple[list[StreamPlan], list[ShardTask]]:
+    """Check the whole recipe against the attribute schemas and plan the tasks; reads no document."""
+    plans, tasks = [], []
+    for stream in recipe.streams:
+        infos = storage.expand(stream.documents)
+        docs = [i.path for i in infos]
+        owner: dict[str, str] = {}
+        for experiment, root in stream.attributes.items():
+            for name in experiment_names(stream, experiment, root, docs):
+                owner.setdefault(name, experiment)
+        resolver = Resolver(set(owner), recipe.aliases)
+        include = tuple((r.name, parse_filter(r.expr, resolver, r.where)) for r in stream.include)
+        exclude = tuple((r.name, parse_filter(r.expr, resolver, r.where)) for r in stream.exclude)
+        replace = []
+        for rep in stream.replace:
+            name, reason = resolver.resolve(rep.attribute)
+            if name is None:
+                raise rep.where.error(rep.attribute, 0, reason, rep.attribute)
+            replace.append((rep.name, name, rep.min_score, rep.replacement))
+        used = set().union(*(attributes_of(n) for _, n in include + exclude)) | {r[1] for r in replace}
+        needed = {owner[n] for n in used}
+        plans.append(
+            StreamPlan(
+                name=stream.name,
+                experiments=tuple((e, r) for e, r in stream.attributes.items() if e in needed),
+                include=include,
+                exclude=exclude,
+                replace=tuple(replace),
+                sample=stream.sample,
+                seed=stream.seed,
+                output=stream.output,
+                skip_bad=skip_bad,
+            )
+        )
+        for info in infos:
+            for experiment, root in plans[-1].experiments:
+                attribute_root_and_relative(info.path, "", experiment, root)  # raises if it has no location
+            key = f"{stream.name}/{_stem(_shard_rel(info.path))}.json"
+            output = storage.join(stream.output.path, MANIFEST_DIR, key)
+            tasks.append(ShardTask(key=key, input=info.path, output=output, size=info.size))
+    prefixes: dict[str, str] = {}
+    for task in tasks:
+        plan = next(p for p in plans if task.key.startswith(p.name + "/"))
+        prefix = part_prefix(plan, task)
+        if prefix in prefixes and prefixes[prefix] != task.key:
+            raise RecipeError(
+                f"{recipe.path}: {prefixes[prefix]} and {task.key} would write the same parts {prefix}-NNNN; "
+                "give the streams different output paths"
+            )
+        prefixes[prefix] = task.key
+    return plans, tasks
+
+
+def part_prefix(plan: StreamPlan, task: ShardTask) -> str:
+    """`<output>/<source>/<shard stem>`: parts are `<prefix>-0000.<format>`, `-0001`, …"""
+    return storage.join(plan.output.path, task.key[len(plan.name) + 1 : -len(".json")])
+
+
+# --------------------------------------------------------------------------------------------- per shard
+
+
+def sample_copies(rate: float, seed: int, source: str, doc_id: str) -> int:
+    """How many times a document is written: ⌊rate⌋, plus one more when its hash falls below the fraction.
+
+    The hash of (seed, source, id) makes the choice independent of order, shard layout and process count.
+    """
+    whole = int(rate)
+    frac = rate - whole
+    if frac <= 0.0:
+        return whole
+    digest = hashlib.blake2b(f"{seed}\x00{source}\x00{doc_id}".encode(), digest_size=8).digest()
+    return whole + (int.from_bytes(digest, "little") < frac * 2.0**64)
+
+
+class PartWriter:
+    """Writes a shard's kept documents to parts of at most `max_bytes` (uncompressed), each published atomically."""
+
+    def __init__(self, prefix: str, output: Output) -> None:
+        self.prefix = prefix
+        self.output = output
+        self.parts: list[dict[str, Any]] = []
+        self._writer: JsonlWriter | ParquetDocumentWriter | None = None
+        self._bytes = 0
+        self._docs = 0
+        self._remove_stale_temps()
+
+    def _remove_stale_temps(self) -> None:
+        """A killed run leaves `.<part>.tmp-*` files (SIGKILL runs no cleanup); this shard's writer owns them."""
+        if storage.is_remote(self.prefix):
+            return
+        folder, _, stem = self.prefix.rpartition("/")
+        pattern = f".{glob.escape(stem)}-[0-9][0-9][0-9][0-9].{self.output.format}.tmp-*"
+        for tmp in Path(folder or ".").glob(pattern):
+            tmp.unlink(missing_ok=True)
+
+    def path(self, index: int) -> str:
+        return f"{self.prefix}-{index:04d}.{self.output.format}"
+
+    def write(self, line: bytes, obj: dict[str, Any] | None, copies: int) -> None:
+        size = len(line) + 1
+        for _ in range(copies):
+            if self._writer is not None and self._bytes + size > self.output.max_bytes and self._docs:
+                self._close()
+            if self._writer is None:
+                path = self.path(len(self.parts))
+                parquet = self.output.format == "parquet"
+                self._writer = (
+                    ParquetDocumentWriter(path) if parquet else JsonlWriter(path, level=self.output.level)
+                )
+            if isinstance(self._writer, ParquetDocumentWriter):
+                self._writer.write_document(_as_document(obj if obj is not None else json.loads(line)))
+            else:
+                self._writer.write_line(line)
+            self._bytes += size
+            self._docs += 1
+
+    def _close(self) -> None:
+        assert self._writer is not None
+        self._writer.__exit__(None, None, None)
+        name = self._writer.path[len(self.output.path.rstrip("/")) + 1 :]  # relative: outputs can move
+        self.parts.append({"path": name, "documents": self._docs, "bytes": self._bytes})
+        self._writer, self._bytes, self._docs = None, 0, 0
+
+    def finish(self) -> list[dict[str, Any]]:
+        """Close the last part and delete parts a previous run of this shard wrote beyond the last."""
+        if self._writer is not None:
+            self._close()
+        index = len(self.parts)
+        while storage.exists(self.path(index)):
+            storage.remove(self.path(index))
+            index += 1
+        return self.parts
+
+    def abort(self, exc: BaseException) -> None:
+        if self._writer is not None:
+            self._writer.__exit__(type(exc), exc, exc.__traceback__)
+
+
+def _as_document(obj: dict[str, Any]) -> Document:
+    return Document(
+        id=obj["id"],
+        text=obj["text"],
+        source=str(obj.get("source") or ""),
+        added=obj.get("added"),
+        created=obj.get("created"),
+        metadata=obj.get("metadata") or {},
+    )
+
+
+def _records(path: str, stats: ShardStats, rejects: RejectsWriter | None) -> Any:
+    """(line, object, raw line or None) of a shard's readable documents; bad ones go to `rejects` or raise."""
+    if compression_of(path) == "parquet":
+        reader = DocumentReader(path, on_bad=rejects)
+        for doc in reader:
+            yield doc.line, document_to_dict(doc), None
+            stats.progress_bytes(reader.bytes_read)
+        return
+    counter: list[_CountingReader] = []
+
+    def count(raw: IO[bytes]) -> IO[bytes]:
+        counter.append(_CountingReader(raw))
+        return counter[0]  # type: ignore[return-value]
+
+    try:
+        for line_no, raw in iter_raw_lines(path, count):
+            try:
+                obj = parse_json_line(path, line_no, raw)
+                if not isinstance(obj, dict):
+                    raise BadRecordError(path, line_no, "expected a JSON object", raw)
+                if not isinstance(obj.get("id"), str) or not isinstance(obj.get("text"), str):
+                    raise BadRecordError(path, line_no, "'id' and 'text' must be strings", raw)
+            except BadRecordError as exc:
+                if rejects is None:
+                    raise
+                rejects(exc)
+                continue
+            yield line_no, obj, raw
+            if not line_no & 255:
+                stats.progress_bytes(counter[0].count)
+    except BadRecordError as exc:  # truncated archive: a file-level problem
+        if rejects is None:
+            raise
+        rejects(exc)
+    if counter:
+        stats.progress_bytes(counter[0].count)
+
+
+@functools.cache
+def _compiled(plan: StreamPlan) -> tuple[Any, Any]:
+    include = tuple(compile_filter(n) for _, n in plan.include)
+    exclude = tuple((name, compile_filter(n)) for name, n in plan.exclude)
+    return include, exclude
+
+
+def mix_shard(task: ShardTask, stats: ShardStats, *, plans: tuple[StreamPlan, ...]) -> None:
+    """Mix one input shard of one stream into its parts and manifest (see the module docstring)."""
+    plan = next(p for p in plans if task.key.startswith(p.name + "/"))
+    include, exclude = _compiled(plan)
+    attr_files = [attribute_path(task.input, e, r) for e, r in plan.experiments]
+    attr_lines = [iter_raw_lines(p) for p in attr_files]
+    replace = plan.replace
+    rate, seed = plan.sample, plan.seed
+    replaced = [0] * len(replace)
+    fallback_source = source_from_path(task.input)
+    writer = PartWriter(part_prefix(plan, task), plan.output)
+    with RejectsWriter(task, stats) as rejects:
+        try:
+            for line_no, obj, raw in _records(task.input, stats, rejects if plan.skip_bad else None):
+                attrs: dict[str, Any] = {}
+                for path, lines in zip(attr_files, attr_lines, strict=True):
+                    attrs.update(_attribute_line(path, lines, task.input, line_no, obj["id"]))
+                if include and not any(f(attrs) for f in include):
+                    stats.remove(NOT_INCLUDED)
+                    continue
+                reason = next((name for name, f in exclude if f(attrs)), None)
+                if reason is not None:
+                    stats.remove(reason)
+                    continue
+                source = obj.get("source")
+                if not source:
+                    obj["source"] = source = fallback_source
+                    raw = None
+                copies = 1 if rate == 1.0 else sample_copies(rate, seed, source, obj["id"])
+                if not copies:
+                    stats.remove(SAMPLED_OUT)
+                    continue
+                if replace:
+                    edits = []
+                    for index, (_, name, min_score, replacement) in enumerate(replace):
+                        for span in attrs.get(name) or ():
+                            if span[2] >= min_score:
+                                edits.append((int(span[0]), int(span[1]), replacement, index))
+                                replaced[index] += 1
+                    if edits:
+                        try:
+                            obj["text"] = apply(obj["text"], edits)
+                        except SpanError as exc:
+                            raise DolmaKitError(f"{task.input}:{line_no} (id {obj['id']!r}): {exc}") from None
+                        raw = None
+                        if not obj["text"].strip():
+                            stats.remove(EMPTY)
+                            continue
+                stats.keep()
+                writer.write(raw if raw is not None else dumps(obj).encode("utf-8"), obj, copies)
+            for path, lines in zip(attr_files, attr_lines, strict=True):
+                extra = next(lines, None)
+                if extra is not None:
+                    raise DolmaKitError(
+                        f"{path}:{extra[0]}: attribute file has more lines than {task.input} has documents; "
+                        "the attributes were made from other documents"
+                    )
+            parts = writer.finish()
+        except BaseException as exc:
+            writer.abort(exc)
+            raise
+    manifest = {
+        "stream": plan.name,
+        "input": task.input,
+        "parts": parts,
+        "documents_out": sum(p["documents"] for p in parts),
+        "bytes_out": sum(p["bytes"] for p in parts),
+        "spans_replaced": {name: n for (name, *_), n in zip(replace, replaced, strict=True)},
+    }
+    storage.write_text(task.output, json.dumps(manifest, indent=1) + "\n")
+
+
+def _attribute_line(path: str, lines: Any, doc_path: str, line_no: int, doc_id: str) -> dict[str, Any]:
+    """The next attribute line's attributes, checked to belong to the document just read."""
+    try:
+        a_line, raw = next(lines)
+    except StopIteration:
+        raise DolmaKitError(
+            f"{path}: ends before {doc_path}:{line_no} (id {doc_id!r}); the attributes were made from "
+            "other documents"
+        ) from None
+    except BadRecordError as exc:
+        if exc.line == 0:
+            raise DolmaKitError(f"{path}: empty attribute file, but {doc_path} has documents") from None
+        raise
+    row = json.loads(raw)
+    if row.get("id") != doc_id:
+        raise DolmaKitError(
+            f"{path}:{a_line}: attribute id {row.get('id')!r} does not match document id {doc_id!r} at "
+            f"{doc_path}:{line_no}; the attributes were made from other documents (or with other --skip-bad)"
+        )
+    return row.get("attributes") or {}
+
+
+# --------------------------------------------------------------------------------------------- driver
+
+
+@dataclass(kw_only=True)
+class MixResult:
+    recipe: Recipe
+    plans: list[StreamPlan]
+    run: RunResult
+    streams: list[dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"recipe": self.recipe.path, "streams": self.streams, "run": self.run.to_json()}
+
+
+def stream_summary(plan: StreamPlan, tasks: list[ShardTask], result: RunResult) -> dict[str, Any]:
+    """Counts for one stream: in, removed by each rule, spans replaced per rule, documents and bytes out."""
+    mine = {t.key for t in tasks if t.key.startswith(plan.name + "/")}
+    stats = [s for s in result.shards if s.shard in mine]
+    removed: dict[str, int] = {}
+    rules = [NOT_INCLUDED] * bool(plan.include) + [n for n, _ in plan.exclude]
+    for name in rules + [SAMPLED_OUT] * (plan.sample < 1) + [EMPTY] * bool(plan.replace):
+        removed[name] = 0
+    for s in stats:
+        for k, v in s.removed_by.items():
+            removed[k] = removed.get(k, 0) + v
+    spans = {name: 0 for name, *_ in plan.replace}
+    docs_out = bytes_out = 0
+    for task in tasks:
+        if task.key in mine:
+            manifest = json.loads(storage.read_text(task.output))
+            docs_out += manifest["documents_out"]
+            bytes_out += manifest["bytes_out"]
+            for k, v in manifest["spans_replaced"].items():
+                spans[k] = spans.get(k, 0) + v
+    out = {
+        "stream": plan.name,
+        "shards": len(stats),
+        "documents_in": sum(s.documents_in for s in stats),
+        "kept": sum(s.kept for s in stats),
+        "removed": sum(s.removed for s in stats),
+        "rejected": sum(s.rejected for s in stats),
+        "removed_by": removed,
+        "spans_replaced": spans,
+        "documents_out": docs_out,
+        "bytes_out": bytes_out,
+        "output": plan.output.path,
+    }
+    assert out["documents_in"] == out["kept"] + out["removed"] + out["rejected"], out
+    return out
+
+
+def mix(
+    recipe: Recipe, *, processes: int | None = None, force: bool = False, skip_bad: bool = False, **run: Any
+) -> MixResult:
+    """Run a recipe; writes parts, per-shard manifests and `mix_summary.json` in each output folder."""
+    plans, tasks = resolve(recipe, skip_bad=skip_bad)
+    fn = functools.partial(mix_shard, plans=tuple(plans))
+    result = run_shards(fn, tasks, title="mix", processes=processes, force=force, **run)
+    streams = [stream_summary(p, tasks, result) for p in plans]
+    out = MixResult(recipe=recipe, plans=plans, run=result, streams=streams)
+    for path in sorted({p.output.path for p in plans}):
+        summary = {"recipe": recipe.path, "streams": [s for s in streams if s["output"] == path]}
+        storage.write_text(storage.join(path, SUMMARY_NAME), json.dumps(summary, indent=2) + "\n")
+    return out

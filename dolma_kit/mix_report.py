@@ -1,0 +1,86 @@
+"""What `dolma-kit mix` prints: the resolved recipe (`--explain`) and the per-stream, per-rule table.
+
+Kept apart from `mix.py` so the stage has no presentation code and the CLI stays a thin shell.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from dolma_kit.filters import unparse
+from dolma_kit.mix import MixResult, StreamPlan
+from dolma_kit.mix_recipe import Recipe
+
+
+def explain(recipe: Recipe, plans: list[StreamPlan], shards: dict[str, int]) -> Group:
+    """The recipe as it will run: every filter with its names resolved, experiments read, output layout."""
+    parts: list[Any] = []
+    if recipe.translated_from:
+        parts.append(
+            Text(f"{recipe.path}: a {recipe.translated_from} mixer config, translated", style="bold")
+        )
+    for plan, stream in zip(plans, recipe.streams, strict=True):
+        table = Table(title=f"stream {plan.name}", show_header=False, title_justify="left")
+        table.add_column("what", style="bold", no_wrap=True)
+        table.add_column("value", overflow="fold")
+        table.add_row("documents", "\n".join(stream.documents) + f"\n({shards.get(plan.name, 0)} shards)")
+        declared = ", ".join(stream.attributes) or "none"
+        read = ", ".join(e for e, _ in plan.experiments) or "none"
+        table.add_row("attributes", f"declared: {declared}; read: {read}")
+        for (name, node), rule in zip(plan.include, stream.include, strict=True):
+            table.add_row("include", escape(_rule(name, rule.expr, unparse(node))))
+        for (name, node), rule in zip(plan.exclude, stream.exclude, strict=True):
+            table.add_row("exclude", escape(_rule(name, rule.expr, unparse(node))))
+        for name, attribute, min_score, replacement in plan.replace:
+            table.add_row(
+                "replace", escape(f"{attribute} (score ≥ {min_score:g}) → {replacement!r}  [{name}]")
+            )
+        if plan.sample != 1.0:
+            table.add_row("sample", f"{plan.sample:g} (seed {plan.seed}, hash of (seed, source, id))")
+        out = plan.output
+        table.add_row(
+            "output",
+            f"{out.path}/<source>/<shard>-NNNN.{out.format}, parts ≤ {out.max_bytes:,} bytes uncompressed",
+        )
+        parts.append(table)
+    return Group(*parts)
+
+
+def _rule(name: str, written: str, resolved: str) -> str:
+    label = f"[{name}] " if name not in (written, resolved) else ""
+    return f"{label}{written}\n  = {resolved}" if written != resolved else f"{label}{written}"
+
+
+def summary_table(result: MixResult) -> Table:
+    """Per stream: documents in, removed by each rule, spans replaced per rule, documents and bytes out."""
+    table = Table(title="mix: documents in = kept + removed + rejected")
+    table.add_column("stream", no_wrap=True)
+    table.add_column("step", overflow="fold")
+    table.add_column("documents", justify="right", no_wrap=True)
+    table.add_column("spans", justify="right", no_wrap=True)
+    table.add_column("MB", justify="right", no_wrap=True)
+    for s in result.streams:
+        name = s["stream"]
+        table.add_row(name, f"in ({s['shards']} shards)", f"{s['documents_in']:,}", "", "", style="bold")
+        for reason, n in s["removed_by"].items():
+            table.add_row("", escape(f"removed: {reason}"), f"{n:,}", "", "")
+        if s["rejected"]:
+            table.add_row("", "rejected (bad records)", f"{s['rejected']:,}", "", "")
+        table.add_row("", "kept", f"{s['kept']:,}", "", "")
+        for rule, n in s["spans_replaced"].items():
+            table.add_row("", escape(f"replaced: {rule}"), "", f"{n:,}", "")
+        table.add_row(
+            "",
+            "out",
+            f"{s['documents_out']:,}",
+            "",
+            f"{s['bytes_out'] / 1e6:,.2f}",
+            style="bold",
+            end_section=True,
+        )
+    return table
