@@ -1,0 +1,77 @@
+"""`dolma-kit train CONFIG [--section.key=value ...] [--dry-run]`: the OLMo-recipe trainer (train/ package).
+
+torch and the trainer are imported inside the command, so the rest of the CLI starts without them.
+Single process: `dolma-kit train configs/tiny.yaml`; several: `torchrun --nproc_per_node N -m dolma_kit train …`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def overrides_from_args(args: list[str]) -> list[str]:
+    """`--optim.lr=3e-4` and `--optim.lr 3e-4` → ["optim.lr=3e-4"]; anything else is an error."""
+    from dolma_kit.errors import DolmaKitError
+
+    out, i = [], 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--") or len(arg) == 2:
+            raise DolmaKitError(f"unexpected argument {arg!r}: overrides look like --section.key=value")
+        if "=" not in arg:
+            if i + 1 >= len(args) or args[i + 1].startswith("--"):
+                raise DolmaKitError(f"override {arg} has no value: write {arg}=VALUE")
+            arg = f"{arg}={args[i + 1]}"
+            i += 1
+        out.append(arg[2:])
+        i += 1
+    return out
+
+
+def train(
+    ctx: typer.Context,
+    config: Annotated[
+        Path, typer.Argument(help="Training config YAML (configs/tiny.yaml, 1b.yaml, 7b.yaml).")
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the resolved config, data and model size; do not train.")
+    ] = False,
+) -> None:
+    """Train (or resume) a model; extra `--section.key=value` options override the config (e.g. --optim.lr=3e-4)."""
+    from train.config import load_config
+
+    cfg = load_config(config, overrides_from_args(list(ctx.args)))
+    if dry_run:
+        _print_dry_run(cfg)
+        return
+    from train.loop import train as run_training
+
+    run_training(cfg)
+
+
+def _print_dry_run(cfg) -> None:  # cfg: train.config.TrainConfig
+    import yaml
+    from rich.syntax import Syntax
+
+    console = Console()
+    data = cfg.data.build()  # validates the data: missing dirs, seq_len too large, EOS
+    if cfg.model.vocab_size is None:
+        cfg.model.vocab_size = data.vocab_size
+    console.print(Syntax(yaml.safe_dump(cfg.to_dict(), sort_keys=False), "yaml"))
+    n_eval = len(data.eval_instances())
+    tc = cfg.trainer
+    console.print(
+        f"model: {cfg.model.num_params():,} parameters (vocab {cfg.model.vocab_size:,} → "
+        f"{cfg.model.padded_vocab_size:,}, SwiGLU hidden {cfg.model.hidden:,})\n"
+        f"data: {data.num_instances:,} instances of {cfg.data.seq_len} tokens ({n_eval:,} held out), "
+        f"sources {data.sources}\n"
+        f"schedule: {tc.max_steps:,} steps × {tc.global_batch} instances = "
+        f"{tc.max_steps * tc.global_batch * cfg.data.seq_len:,} tokens "
+        f"({tc.max_steps * tc.global_batch / max(1, data.num_instances - n_eval):.2f} epochs) → {tc.run_dir}"
+    )
