@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from train.config import load_config
+from train.config import TrainConfig, load_config
 from train.loop import Trainer
 
 from .conftest import FAST, TINY
@@ -31,16 +32,14 @@ def losses(run: Path) -> list[tuple]:
     return out
 
 
+def _two_rank_config(tokens: str, run: str) -> TrainConfig:
+    overrides = [f"data.paths=[{tokens}]", f"trainer.run_dir={run}", *FAST, "optim.lr=1e-2"]
+    overrides += ["trainer.max_steps=20", "trainer.micro_batch=4", "trainer.eval_every=0"]
+    return load_config(TINY, [*overrides, "trainer.checkpoint_every=10"])
+
+
 def _train_two_ranks(tokens: str, run: str) -> None:
-    overrides = [f"data.paths=[{tokens}]", f"trainer.run_dir={run}", *FAST]
-    overrides += [
-        "trainer.max_steps=20",
-        "trainer.micro_batch=4",
-        "trainer.eval_every=0",
-        "trainer.checkpoint_every=10",
-    ]
-    overrides += ["optim.lr=1e-2"]
-    Trainer(load_config(TINY, overrides)).fit()
+    Trainer(_two_rank_config(tokens, run)).fit()
 
 
 @pytest.mark.slow
@@ -76,6 +75,13 @@ def test_two_gloo_ranks_train_and_loss_falls(tokenized_demo: Path, tmp_path: Pat
     ]
     evals = [r for r in records if r["kind"] == "eval"]
     assert [e["step"] for e in evals] == [20] and evals[0]["eval_ppl"] > 1
+    # one process, same config: the same order, and the same losses up to summation order (FSDP averages
+    # the two ranks' gradients of the rank-mean losses, which is the gradient of the global mean)
+    single_train = Trainer(_two_rank_config(str(tokenized_demo), str(tmp_path / "single"))).fit()
+    assert np.array_equal(np.load(run / "data_order.npy"), np.load(tmp_path / "single/data_order.npy"))
+    for a, b in zip(train, single_train, strict=True):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-4, abs=1e-4)
+        assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-3)
 
 
 def test_stopped_and_resumed_run_repeats_losses_exactly(tiny_config, tmp_path: Path) -> None:
