@@ -1,0 +1,357 @@
+"""`dolma-kit decontaminate`: mark documents and paragraphs that share word n-grams with evaluation data.
+
+OLMo removed pretraining documents that leak Paloma's evaluation text; GPT-3 used 13-gram overlap. Here the
+evaluation texts become a sorted set of 64-bit gram hashes (`evalset.py`); every document is normalised and
+hashed the same way, in batches, with numpy; a document position whose gram is in the set is a match. Matched
+grams cover words, covered words mark their paragraphs (`text.paragraph_spans`: a line with content), and the
+document is contaminated when it has at least `min_overlap` matches. Attributes, written like tag's and dedup's
+(`attributes.write_attribute_shard`), so `mix` can drop documents or mask paragraphs:
+
+    <exp>__decontam__contaminated            [[0, len, 1.0 | 0.0]]
+    <exp>__decontam__overlap_ngrams          [[0, len, matched gram positions]]
+    <exp>__decontam__overlap_fraction        [[0, len, words covered by matches / words]]
+    <exp>__decontam__contaminated_paragraph  [[start, end, 1.0], …]  (contaminated documents; absent if none)
+
+Beside the attributes: `attributes_schema.json`, `decontaminate_summary.json` (documents in = kept +
+removed + rejected, removed = contaminated), and `decontamination_report.json` (leaked documents per source:
+id, file and line, which evaluation file, matched grams, a snippet of the first contaminated paragraph).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from dolma_kit import storage
+from dolma_kit.analysis.evalset import EvalSet, build_eval_set
+from dolma_kit.attributes import SCHEMA_NAME, Attributes, attribute_tasks, write_attribute_shard
+from dolma_kit.dedup.minhash import shingle_hashes
+from dolma_kit.dedup.normalize import normalize_text
+from dolma_kit.documents import Document, DocumentReader, dumps
+from dolma_kit.errors import DolmaKitError
+from dolma_kit.executor import RunResult, ShardStats, ShardTask, run_shards, write_summary
+from dolma_kit.text import paragraph_spans
+
+PRODUCER = "decontam"
+SUMMARY_NAME = "decontaminate_summary.json"
+REPORT_NAME = "decontamination_report.json"
+STATE_NAME = "decontam_state.json"
+REMOVAL_REASON = "contaminated"
+
+
+@dataclass(kw_only=True)
+class DecontamConfig:
+    """Everything `dolma-kit decontaminate` needs; the CLI fills it, and pipelines will too."""
+
+    eval: list[str]
+    """Evaluation files (globs, URLs): JSON Lines (.gz/.zst), parquet, or plain .txt."""
+    documents: list[str]
+    """Document shards: paths, globs or URLs."""
+    experiment: str
+    """Attribute folder and the first part of every attribute name."""
+    ngram: int = 13
+    """Words per gram (13 as GPT-3 and OLMo)."""
+    eval_field: str = "text"
+    """Field (JSON Lines, `a.b` for nested) or column (parquet) holding the evaluation text."""
+    min_words: int = 8
+    """Evaluation texts with fewer words are skipped; between this and `ngram` words, one gram of all words."""
+    min_overlap: int = 1
+    """Matched grams a document needs to count as contaminated."""
+    destination: str | None = None
+    """Attribute root; default: the `documents/` folder's sibling `attributes/<experiment>/`."""
+    work_dir: str | None = None
+    """Intermediate files (eval set, per-shard leak lists); default `<attribute root>/_work/decontam/`."""
+    processes: int | None = None
+    skip_bad: bool = False
+    force: bool = False
+    report_limit: int = 1000
+    """Leaked documents listed per source in the report (counts are always complete)."""
+    snippet_chars: int = 240
+    batch_chars: int = 1 << 20
+    """Characters of documents hashed per numpy batch (memory ≈ 60 bytes per character of a batch)."""
+
+    def __post_init__(self) -> None:
+        if not self.experiment or "__" in self.experiment or "/" in self.experiment:
+            raise DolmaKitError(f"--experiment {self.experiment!r}: must be non-empty, without '/' or '__'")
+        if self.ngram < 1:
+            raise DolmaKitError(f"--ngram {self.ngram}: must be at least 1")
+        if not 1 <= self.min_words <= self.ngram:
+            raise DolmaKitError(f"--min-words {self.min_words}: must be in 1..--ngram ({self.ngram})")
+        if self.min_overlap < 1:
+            raise DolmaKitError(f"--min-overlap {self.min_overlap}: must be at least 1")
+        if not self.eval:
+            raise DolmaKitError("--eval: give at least one evaluation file")
+
+    def names(self) -> dict[str, str]:
+        prefix = f"{self.experiment}__{PRODUCER}__"
+        keys = ("contaminated", "overlap_ngrams", "overlap_fraction", "contaminated_paragraph")
+        return {k: prefix + k for k in keys}
+
+
+# --------------------------------------------------------------------------------------------- matching
+
+
+@dataclass(slots=True)
+class Match:
+    """What one document shares with the evaluation data."""
+
+    grams: int = 0
+    covered_words: int = 0
+    words: int = 0
+    paragraphs: list[tuple[int, int]] = field(default_factory=list)
+    """Contaminated paragraph spans (start, end) in the original text."""
+    eval_files: list[int] = field(default_factory=list)
+
+
+def match_documents(texts: list[str], evals: EvalSet, ngram: int) -> list[Match]:
+    """Match a batch of raw texts against the evaluation set, all documents at once per gram length.
+
+    Words are those of each paragraph's normalised text, in order, so a matched gram's words map back to the
+    paragraphs they came from (a gram across a paragraph break marks both).
+    """
+    norms: list[str] = []
+    para_spans: list[list[tuple[int, int]]] = []
+    para_words: list[int] = []
+    for text in texts:
+        spans = paragraph_spans(text)
+        normalized = [normalize_text(text[s:e]) for s, e in spans]
+        para_spans.append(spans)
+        para_words += [len(n.split()) for n in normalized]
+        norms.append(" ".join(n for n in normalized if n))
+    n_docs = len(texts)
+    if n_docs == 0:
+        return []
+    pw = np.array(para_words, dtype=np.int64)
+    paras_per_doc = np.array([len(s) for s in para_spans], dtype=np.int64)
+    para_doc = np.repeat(np.arange(n_docs), paras_per_doc)
+    words = np.bincount(para_doc, weights=pw, minlength=n_docs).astype(np.int64)
+    word_start = np.concatenate(([0], np.cumsum(words)))
+    total_words = int(word_start[-1])
+    para_of_word = np.repeat(np.arange(len(pw)), pw)
+    grams = np.zeros(n_docs, dtype=np.int64)
+    cover = np.zeros(total_words + 1, dtype=np.int64)  # difference array over all words of the batch
+    doc_files: list[np.ndarray] = []
+    for length in evals.lengths:
+        h, counts = shingle_hashes(norms, length, full=True)
+        doc = np.repeat(np.arange(n_docs), counts)
+        offset = np.arange(len(h)) - np.repeat(np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
+        valid = words[doc] >= length  # a shorter document's one all-words gram is not a `length`-gram
+        hit, idx = evals.lookup(h[valid])
+        hit_doc, first = doc[valid][hit], (word_start[doc] + offset)[valid][hit]
+        grams += np.bincount(hit_doc, minlength=n_docs)
+        np.add.at(cover, first, 1)
+        np.add.at(cover, first + length, -1)
+        doc_files.append(np.stack([hit_doc, evals.files[idx].astype(np.int64)], axis=1))
+    covered = np.cumsum(cover[:-1]) > 0
+    word_doc = np.repeat(np.arange(n_docs), words)
+    covered_words = np.bincount(word_doc[covered], minlength=n_docs)
+    para_hit = np.bincount(para_of_word[covered], minlength=len(pw)) > 0
+    pairs = np.unique(np.concatenate(doc_files), axis=0) if doc_files else np.zeros((0, 2), dtype=np.int64)
+    out = []
+    para_first = np.concatenate(([0], np.cumsum(paras_per_doc)))
+    for d in range(n_docs):
+        if not grams[d]:
+            out.append(Match(words=int(words[d])))
+            continue
+        hits = np.flatnonzero(para_hit[para_first[d] : para_first[d + 1]])
+        files = pairs[pairs[:, 0] == d, 1].tolist()
+        out.append(
+            Match(
+                int(grams[d]), int(covered_words[d]), int(words[d]), [para_spans[d][i] for i in hits], files
+            )
+        )
+    return out
+
+
+class _Lookahead:
+    """`attributes_of` for write_attribute_shard, computed in batches read ahead through a second reader.
+
+    write_attribute_shard hands over one document at a time; matching pays off on batches. A second reader of
+    the same shard runs ahead by one batch (so memory stays one batch), and each call pops the next result,
+    checked against the document it is asked about. Contaminated documents are collected for the report.
+    """
+
+    def __init__(self, task: ShardTask, config: DecontamConfig, evals: EvalSet) -> None:
+        self.config = config
+        self.evals = evals
+        self.names = config.names()
+        self.docs = iter(DocumentReader(task.input, on_bad=(lambda exc: None) if config.skip_bad else None))
+        self.ready: deque[tuple[Document, Match]] = deque()
+        self.leaks: list[dict[str, Any]] = []
+
+    def _fill(self) -> None:
+        batch: list[Document] = []
+        size = 0
+        for doc in self.docs:
+            batch.append(doc)
+            size += len(doc.text)
+            if size >= self.config.batch_chars:
+                break
+        matches = match_documents([d.text for d in batch], self.evals, self.config.ngram)
+        self.ready.extend(zip(batch, matches, strict=True))
+
+    def __call__(self, doc: Document) -> Attributes:
+        if not self.ready:
+            self._fill()
+        ahead, m = self.ready.popleft()
+        assert (ahead.id, ahead.line) == (doc.id, doc.line), "the look-ahead reader lost step"
+        n, names = len(doc.text), self.names
+        contaminated = m.grams >= self.config.min_overlap
+        attributes: Attributes = {
+            names["contaminated"]: [[0, n, 1.0 if contaminated else 0.0]],
+            names["overlap_ngrams"]: [[0, n, float(m.grams)]],
+            names["overlap_fraction"]: [[0, n, m.covered_words / m.words if m.words else 0.0]],
+        }
+        if contaminated:
+            attributes[names["contaminated_paragraph"]] = [[s, e, 1.0] for s, e in m.paragraphs]
+            s, e = m.paragraphs[0] if m.paragraphs else (0, n)
+            snippet = doc.text[s:e]
+            if len(snippet) > self.config.snippet_chars:
+                snippet = snippet[: self.config.snippet_chars] + "…"
+            self.leaks.append(
+                {
+                    "id": doc.id,
+                    "source": doc.source,
+                    "file": doc.path,
+                    "line": doc.line,
+                    "eval_files": [self.evals.paths[i] for i in m.eval_files],
+                    "matched_ngrams": m.grams,
+                    "overlap_fraction": round(m.covered_words / m.words, 4),
+                    "snippet": snippet,
+                }
+            )
+        return attributes
+
+
+_EVAL_CACHE: dict[str, EvalSet] = {}
+
+
+def decontaminate_shard(
+    task: ShardTask, stats: ShardStats, *, config: DecontamConfig, eval_dir: str, work: str
+) -> None:
+    """One document shard → its attribute file, and the list of its leaked documents (in `work`)."""
+    if eval_dir not in _EVAL_CACHE:
+        _EVAL_CACHE[eval_dir] = EvalSet.load(eval_dir)
+    attributes_of = _Lookahead(task, config, _EVAL_CACHE[eval_dir])
+    name = config.names()["contaminated"]
+
+    def removal(attributes: Attributes) -> str | None:
+        return REMOVAL_REASON if attributes[name][0][2] >= 0.5 else None
+
+    write_attribute_shard(task, stats, attributes_of, skip_bad=config.skip_bad, removal=removal)
+    storage.write_text(_leaks_path(work, task), json.dumps(attributes_of.leaks, ensure_ascii=False) + "\n")
+
+
+# --------------------------------------------------------------------------------------------- driver
+
+
+@dataclass(slots=True)
+class DecontamResult:
+    run: RunResult
+    report: dict[str, Any]
+    report_paths: list[str]
+
+
+def _leaks_path(work: str, task: ShardTask) -> str:
+    return storage.join(work, "leaks", task.key + ".json")
+
+
+def _check_state(work: str, state: dict[str, Any], force: bool) -> None:
+    """Attribute files of one run must come from one evaluation set: refuse to mix in another's."""
+    path = storage.join(work, STATE_NAME)
+    if not force and storage.exists(path):
+        have = json.loads(storage.read_text(path))
+        if have != state:
+            raise DolmaKitError(
+                f"{path}: the attributes there were made with other evaluation data or settings ({have}); "
+                "pass --force to redo them, or use another --experiment"
+            )
+    storage.write_text(path, json.dumps(state, indent=1) + "\n")
+
+
+def build_report(
+    config: DecontamConfig, evals: EvalSet, tasks: list[ShardTask], work: str, result: RunResult
+) -> dict[str, Any]:
+    """Leaked documents per source (up to `report_limit` listed each), with the evaluation set's numbers."""
+    per_source: dict[str, dict[str, Any]] = {}
+    shard_stats = {s.shard: s for s in result.shards}
+    for task in tasks:
+        folder = task.key.split("/", 1)[0] if "/" in task.key else ""
+        slot = per_source.setdefault(folder, {"documents": 0, "contaminated": 0, "leaks": []})
+        slot["documents"] += shard_stats[task.key].kept + shard_stats[task.key].removed
+        path = _leaks_path(work, task)
+        if not storage.exists(path):
+            raise DolmaKitError(
+                f"{path}: missing (the work folder was cleaned?); pass --force to redo the shards"
+            )
+        for leak in json.loads(storage.read_text(path)):
+            target = per_source.setdefault(leak["source"], {"documents": 0, "contaminated": 0, "leaks": []})
+            target["contaminated"] += 1
+            if len(target["leaks"]) < config.report_limit:
+                target["leaks"].append(leak)
+    total = result.total
+    return {
+        "experiment": config.experiment,
+        "ngram": config.ngram,
+        "min_words": config.min_words,
+        "min_overlap": config.min_overlap,
+        "eval_files": [{"path": p, **s} for p, s in zip(evals.paths, evals.per_file, strict=True)],
+        "eval_ngrams": len(evals.hashes),
+        "gram_lengths": evals.lengths,
+        "documents": total.kept + total.removed,
+        "contaminated": total.removed_by.get(REMOVAL_REASON, 0),
+        "rejected": total.rejected,
+        "per_source": dict(sorted(per_source.items())),
+    }
+
+
+def decontaminate(config: DecontamConfig, **run_options: Any) -> DecontamResult:
+    """Build the evaluation set, mark every shard, write schema, summary and report per attribute root."""
+    eval_paths = [f.path for f in storage.expand(config.eval)]
+    tasks = sorted(
+        attribute_tasks(config.documents, config.experiment, config.destination), key=lambda t: t.key
+    )
+    roots = sorted({t.root for t in tasks})
+    work = config.work_dir or storage.join(roots[0], "_work", "decontam")
+    evals = build_eval_set(
+        eval_paths, field=config.eval_field, ngram=config.ngram, min_words=config.min_words
+    )
+    eval_dir = storage.join(work, f"eval-{evals.digest()}")
+    evals.save(eval_dir)
+    state = {
+        "eval": evals.digest(),
+        "eval_files": eval_paths,
+        "ngram": config.ngram,
+        "min_words": config.min_words,
+        "min_overlap": config.min_overlap,
+    }
+    _check_state(work, state, config.force)
+    fn = functools.partial(decontaminate_shard, config=config, eval_dir=eval_dir, work=work)
+    result = run_shards(
+        fn, tasks, title="decontaminate", processes=config.processes, force=config.force, **run_options
+    )
+    report = build_report(config, evals, tasks, work, result)
+    schema = {
+        "experiment": config.experiment,
+        "decontam": {
+            **{
+                k: v
+                for k, v in asdict(config).items()
+                if k in ("ngram", "eval_field", "min_words", "min_overlap")
+            },
+            "eval_files": eval_paths,
+            "attributes": sorted(config.names().values()),
+        },
+    }
+    paths = []
+    for root in roots:
+        storage.write_text(storage.join(root, SCHEMA_NAME), dumps(schema) + "\n")
+        write_summary(result, storage.join(root, SUMMARY_NAME))
+        paths.append(storage.join(root, REPORT_NAME))
+        storage.write_text(paths[-1], json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    return DecontamResult(result, report, paths)

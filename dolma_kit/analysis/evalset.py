@@ -1,0 +1,179 @@
+"""The evaluation n-gram set that `decontaminate` looks documents up in: sorted uint64 hashes, built once.
+
+Evaluation texts are normalised as dedup normalises (`dedup.normalize.normalize_text`: NFKC, case-folded,
+punctuation removed, digits → 0), so a leak survives changes of case, punctuation and spacing. A text of at
+least n words contributes every word n-gram; a text of `min_words` ≤ w < n words contributes one gram of all
+its w words (documents are then also hashed in w-grams, so the short text is found inside them); a text of
+fewer than `min_words` words is skipped and counted (a two-word answer would match countless documents).
+Hashes are `dedup.minhash.shingle_hashes(..., full=True)`: 64-bit, depending only on the gram's bytes.
+
+Memory: 8 bytes per distinct gram for the hashes, plus 2 for the index of the first evaluation file holding it
+(so the report can name the leaked benchmark). Workers memory-map the two arrays from the work folder, so
+processes share one copy through the page cache.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dolma_kit import storage
+from dolma_kit.dedup.minhash import shingle_hashes
+from dolma_kit.dedup.normalize import normalize_text
+from dolma_kit.documents import compression_of, iter_raw_lines, parse_json_line
+from dolma_kit.errors import DolmaKitError
+
+_BATCH_CHARS = 1 << 20
+
+
+def _field(obj: Any, path: str) -> Any:
+    value = obj.get(path) if isinstance(obj, dict) else None
+    if value is None and "." in path:
+        value = obj
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def iter_eval_texts(path: str, field: str) -> Iterator[str]:
+    """The evaluation texts of one file: JSON Lines (`field`), parquet (column `field`), or plain text.
+
+    Plain text (`.txt`, `.txt.gz`): one evaluation text per block of lines separated by a blank line (a file
+    without blank lines is one text).
+    """
+    name = path.lower()
+    if name.endswith((".txt", ".txt.gz")):
+        raw = storage.open_raw(path)
+        with raw:
+            data = gzip.decompress(raw.read()) if name.endswith(".gz") else raw.read()
+        block: list[str] = []
+        for line in data.decode("utf-8").splitlines():
+            if line.strip():
+                block.append(line)
+            elif block:
+                yield "\n".join(block)
+                block = []
+        if block:
+            yield "\n".join(block)
+        return
+    if compression_of(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        with storage.open_raw(path) as raw:
+            pf = pq.ParquetFile(raw)
+            if field not in pf.schema_arrow.names:
+                raise DolmaKitError(f"{path}: no column {field!r}; pick the text column with --eval-field")
+            for batch in pf.iter_batches(batch_size=4096, columns=[field]):
+                yield from (t for t in batch.column(0).to_pylist() if isinstance(t, str))
+        return
+    for line_no, raw_line in iter_raw_lines(path):
+        value = _field(parse_json_line(path, line_no, raw_line), field)
+        if not isinstance(value, str):
+            raise DolmaKitError(
+                f"{path}:{line_no}: no string field {field!r}; pick the text field with --eval-field"
+            )
+        yield value
+
+
+@dataclass(slots=True)
+class EvalSet:
+    """Sorted unique gram hashes, the first evaluation file of each, and which gram lengths occur."""
+
+    hashes: np.ndarray
+    """uint64 [G], sorted, unique."""
+    files: np.ndarray
+    """uint16 [G]: index into `paths` of the first file holding the gram."""
+    lengths: list[int]
+    """Gram lengths in words: n, and each short-text length that occurs (descending)."""
+    paths: list[str]
+    per_file: list[dict[str, int]]
+    """Per file: texts, texts_skipped_short, grams (with repeats)."""
+
+    def lookup(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(hit mask, index into `hashes`/`files` of each hit's gram) for query hashes."""
+        if len(self.hashes) == 0:
+            return np.zeros(len(hashes), dtype=bool), np.zeros(0, dtype=np.int64)
+        idx = np.searchsorted(self.hashes, hashes)
+        np.minimum(idx, len(self.hashes) - 1, out=idx)
+        hit = self.hashes[idx] == hashes
+        return hit, idx[hit]
+
+    def digest(self) -> str:
+        h = hashlib.sha256(np.ascontiguousarray(self.hashes).tobytes())
+        h.update(json.dumps(self.lengths).encode())
+        return h.hexdigest()[:16]
+
+    def save(self, folder: str) -> None:
+        for name, array in (("hashes", self.hashes), ("files", self.files)):
+            with storage.atomic_write(storage.join(folder, f"{name}.npy")) as fh:
+                np.save(fh, array)
+        meta = {"lengths": self.lengths, "paths": self.paths, "per_file": self.per_file}
+        storage.write_text(storage.join(folder, "eval.json"), json.dumps(meta, indent=1) + "\n")
+
+    @classmethod
+    def load(cls, folder: str) -> EvalSet:
+        """Memory-maps the arrays of a local folder (remote folders are read into memory)."""
+        meta = json.loads(storage.read_text(storage.join(folder, "eval.json")))
+        arrays = []
+        for name in ("hashes", "files"):
+            path = storage.join(folder, f"{name}.npy")
+            if storage.is_remote(path):
+                import io
+
+                with storage.open_raw(path) as fh:
+                    arrays.append(np.load(io.BytesIO(fh.read())))
+            else:
+                arrays.append(np.load(path, mmap_mode="r"))
+        return cls(arrays[0], arrays[1], meta["lengths"], meta["paths"], meta["per_file"])
+
+
+def _batch_grams(
+    norms: list[str], ngram: int, min_words: int, stats: dict[str, int], lengths: set[int]
+) -> np.ndarray:
+    """Gram hashes of a batch of normalised texts: every n-gram of texts of ≥ n words, and the one all-words
+    gram of texts with `min_words` ≤ w < n words (their lengths go into `lengths`); counts into `stats`."""
+    words = np.array([len(t.split()) for t in norms], dtype=np.int64)
+    stats["texts_skipped_short"] += int(np.sum(words < min_words))
+    lengths.update(int(w) for w in np.unique(words[(words >= min_words) & (words < ngram)]))
+    h, counts = shingle_hashes(norms, ngram, full=True)
+    grams = h[np.repeat(words >= min_words, counts)]
+    stats["grams"] += len(grams)
+    return grams
+
+
+def build_eval_set(paths: list[str], *, field: str, ngram: int, min_words: int) -> EvalSet:
+    """Read every evaluation file and hash its grams (see the module docstring)."""
+    if len(paths) > np.iinfo(np.uint16).max:
+        raise DolmaKitError(f"{len(paths):,} evaluation files: at most 65,535")
+    parts: list[np.ndarray] = []
+    file_parts: list[np.ndarray] = []
+    lengths = {ngram}
+    per_file = []
+    for index, path in enumerate(paths):
+        stats = {"texts": 0, "texts_skipped_short": 0, "grams": 0}
+        norms: list[str] = []
+        size = 0
+        for text in iter_eval_texts(path, field):
+            stats["texts"] += 1
+            norms.append(normalize_text(text))
+            size += len(text)
+            if size >= _BATCH_CHARS:
+                parts.append(_batch_grams(norms, ngram, min_words, stats, lengths))
+                norms, size = [], 0
+        if norms:
+            parts.append(_batch_grams(norms, ngram, min_words, stats, lengths))
+        file_parts.append(np.full(stats["grams"], index, dtype=np.uint16))
+        per_file.append(stats)
+    hashes = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
+    files = np.concatenate(file_parts) if file_parts else np.zeros(0, dtype=np.uint16)
+    order = np.argsort(hashes, kind="stable")  # stable: the first file of a repeated gram comes first
+    hashes, files = hashes[order], files[order]
+    first = np.ones(len(hashes), dtype=bool)
+    first[1:] = hashes[1:] != hashes[:-1]
+    return EvalSet(hashes[first], files[first], sorted(lengths, reverse=True), list(paths), per_file)

@@ -1,0 +1,354 @@
+"""`dolma-kit stats`: WIMBD-style counts over a Dolma corpus, streamed shard by shard, merged at the end.
+
+Each document shard `<root>/documents/<source>/<shard>` is read once, together with its line-aligned attribute
+files `<root>/attributes/<experiment>/<source>/<shard>`, by one executor task that writes its partial counts
+(`counts.SourceCounts` per source) to `<output>/_work/shards/`. Memory per task is one document and the
+task's domain counter; the driver adds the partials. A partial's name carries a fingerprint of the settings
+and of the input files' sizes and modification times (local files), so a re-run recounts exactly the shards
+whose documents or attributes changed, and reuses the rest (`force` recounts all).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from dolma_kit import storage
+from dolma_kit.analysis.counts import LENGTH_EDGES, AttributeReader, SourceCounts
+from dolma_kit.analysis.domains import DomainCounter, registered_domain
+from dolma_kit.analysis.stages import find_summaries, read_stage_rows
+from dolma_kit.attributes import SCHEMA_NAME, attribute_root_and_relative
+from dolma_kit.documents import DOCUMENT_SUFFIXES, DocumentReader, iter_raw_lines, parse_json_line
+from dolma_kit.errors import BadRecordError, DolmaKitError
+from dolma_kit.executor import RunResult, ShardStats, ShardTask, run_shards
+
+STATS_NAME = "stats.json"
+VERSION = 1
+
+
+@dataclass(kw_only=True)
+class StatsConfig:
+    """What `dolma-kit stats` counts and where it writes; the report stage of a pipeline fills the same."""
+
+    root: str
+    """Corpus root: holds `documents/<source>/<shard>` (and `attributes/<experiment>/…`). Local or URL."""
+    attributes: list[str] | None = None
+    """Experiments to read attributes from; None: every folder under `<root>/attributes/`."""
+    tokenized: str | None = None
+    """A tokenized folder: tokens per source come from its `manifest.json` (else: whitespace words)."""
+    stage_summaries: list[str] = field(default_factory=list)
+    """Extra stage summaries (mix_summary.json, a tokenized manifest.json, folders holding them, globs)."""
+    output: str | None = None
+    """Where stats.json and report.html go; default `<root>/report/`."""
+    url_field: str = "url"
+    """Metadata field holding the URL (`a.b` for nested metadata), as `dedup exact --url-field`."""
+    top_domains: int = 50
+    """Domains listed in stats.json and the report."""
+    domain_capacity: int = 10_000
+    """Distinct domains a shard counts exactly before pruning to its top (see `domains.DomainCounter`)."""
+    processes: int | None = None
+    skip_bad: bool = False
+    """Count bad records as rejected instead of stopping (attribute stages skipped them the same way)."""
+    force: bool = False
+    """Recount every shard even when its partial counts are up to date."""
+
+    @property
+    def out(self) -> str:
+        return (self.output or storage.join(self.root, "report")).rstrip("/")
+
+
+# --------------------------------------------------------------------------------------------- planning
+
+
+def document_shards(root: str) -> list[storage.FileInfo]:
+    """The corpus's document files, `<root>/documents/<source>/<shard>` with a known document suffix."""
+    pattern = storage.join(root, "documents", "*", "*")
+    try:
+        files = storage.expand([pattern])
+    except DolmaKitError:
+        raise DolmaKitError(f"{root}: no documents/<source>/<shard> files; is this a corpus root?") from None
+    shards = [f for f in files if f.path.lower().endswith(DOCUMENT_SUFFIXES)]
+    if not shards:
+        raise DolmaKitError(f"{pattern}: no document shards ({', '.join(DOCUMENT_SUFFIXES)})")
+    return shards
+
+
+def experiments(root: str, wanted: list[str] | None) -> list[str]:
+    """The experiments to read: those asked for (each must exist), or every one under `<root>/attributes/`."""
+    base = storage.join(root, "attributes")
+    if wanted:
+        for exp in wanted:
+            if not storage.is_remote(base) and not os.path.isdir(storage.join(base, exp)):
+                raise DolmaKitError(f"--attributes {exp}: no folder {storage.join(base, exp)}")
+        return list(dict.fromkeys(wanted))
+    if storage.is_remote(base):
+        try:
+            found = storage.expand([storage.join(base, "*", "*.json")])
+        except DolmaKitError:
+            return []
+        return sorted({storage.parent(f.path).rsplit("/", 1)[-1] for f in found})
+    if not os.path.isdir(base):
+        return []
+    return sorted(e.name for e in os.scandir(base) if e.is_dir() and not e.name.startswith(("_", ".")))
+
+
+def schema_producers(root: str, exps: list[str]) -> tuple[dict[str, set[str]], set[str]]:
+    """From each experiment's schema: the producers holding document language scores, and PII experiments."""
+    language: dict[str, set[str]] = {}
+    pii: set[str] = set()
+    for exp in exps:
+        path = storage.join(root, "attributes", exp, SCHEMA_NAME)
+        if not storage.exists(path):
+            continue
+        taggers = json.loads(storage.read_text(path)).get("taggers") or {}
+        for prefix, info in taggers.items():
+            name = str(info.get("tagger", prefix)) if isinstance(info, dict) else prefix
+            if name.startswith("ft_lang_id") and "paragraph" not in name:
+                language.setdefault(exp, set()).add(prefix)
+            elif name.startswith("pii"):
+                pii.add(exp)
+    return language, pii
+
+
+def attribute_path(root: str, exp: str, info: storage.FileInfo) -> str:
+    dest = storage.join(root, "attributes", exp)
+    _, rel = attribute_root_and_relative(info.path, info.base, exp, dest)
+    return storage.join(dest, rel)
+
+
+def _fingerprint(settings: dict[str, Any], paths: list[str]) -> str:
+    """Changes when the settings or any local input file's size or modification time changes."""
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for path in paths:
+        if not storage.is_remote(path) and os.path.exists(path):
+            st = os.stat(path)
+            h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+        else:
+            h.update(f"{path}\0?\0".encode())
+    return h.hexdigest()[:16]
+
+
+def plan(config: StatsConfig, exps: list[str]) -> list[ShardTask]:
+    settings = {
+        "v": VERSION,
+        "exps": exps,
+        "url_field": config.url_field,
+        "cap": config.domain_capacity,
+        "skip_bad": config.skip_bad,
+    }
+    tasks = []
+    for info in document_shards(config.root):
+        _, rel = attribute_root_and_relative(info.path, info.base, "stats", config.out)
+        paths = [info.path] + [attribute_path(config.root, exp, info) for exp in exps]
+        key = f"{rel}.{_fingerprint(settings, paths)}.json"
+        output = storage.join(config.out, "_work", "shards", key)
+        tasks.append(ShardTask(key=key, input=info.path, output=output, size=info.size))
+    return tasks
+
+
+# --------------------------------------------------------------------------------------------- per shard
+
+
+def _attribute_lines(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        for line_no, raw in iter_raw_lines(path):
+            yield line_no, parse_json_line(path, line_no, raw)
+    except BadRecordError as exc:
+        if exc.line != 0:  # line 0: an empty attribute file (every document of the shard was rejected)
+            raise
+
+
+def _url(metadata: dict[str, Any], url_field: str) -> str | None:
+    value: Any = metadata.get(url_field)
+    if value is None and "." in url_field:
+        value = metadata
+        for part in url_field.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def count_shard(
+    task: ShardTask,
+    stats: ShardStats,
+    *,
+    root: str,
+    exps: tuple[str, ...],
+    language_producers: dict[str, set[str]],
+    pii_experiments: set[str],
+    url_field: str,
+    capacity: int,
+    skip_bad: bool,
+) -> None:
+    """Count one document shard and its attribute lines; write the partial counts to `task.output`."""
+    info = storage.FileInfo(task.input, task.size, "")  # under documents/: the base is not needed
+    folder = task.input.rstrip("/").split("/")[-2]
+    readers = []
+    missing = []
+    for exp in exps:
+        path = attribute_path(root, exp, info)
+        if storage.exists(path):
+            readers.append((exp, path, _attribute_lines(path)))
+        else:
+            missing.append(exp)
+    per_source: dict[str, SourceCounts] = {}
+
+    def source_counts(name: str) -> SourceCounts:
+        if name not in per_source:
+            per_source[name] = SourceCounts(domains=DomainCounter(capacity=capacity))
+        return per_source[name]
+
+    def on_bad(exc: BadRecordError) -> None:
+        if exc.line:
+            stats.reject()
+            source_counts(folder).rejected += 1
+
+    attributes = AttributeReader(language_producers, pii_experiments)
+    reader = DocumentReader(task.input, on_bad=on_bad if skip_bad else None)
+    for doc in reader:
+        counts = source_counts(doc.source or folder)
+        counts.add_text(doc.text)
+        url = _url(doc.metadata, url_field)
+        counts.add_url_domain(registered_domain(url) if url else None)
+        rows = []
+        for exp, path, lines in readers:
+            line_no, row = next(lines, (0, None))
+            if row is None or row.get("id") != doc.id:
+                found = "no line" if row is None else f"id {row.get('id')!r}"
+                raise DolmaKitError(
+                    f"{path}:{line_no or 'end'}: {found} where {task.input}:{doc.line} has id {doc.id!r}; the "
+                    "attributes were made from other documents (or with other --skip-bad)"
+                )
+            rows.append((exp, row.get("attributes") or {}))
+        attributes.count(counts, rows)
+        stats.keep()
+        stats.progress_bytes(reader.bytes_read)
+    for _, path, lines in readers:
+        extra = next(lines, None)
+        if extra is not None:
+            raise DolmaKitError(f"{path}:{extra[0]}: more attribute lines than documents in {task.input}")
+    partial = {
+        "input": task.input,
+        "experiments": [exp for exp, _, _ in readers],
+        "missing_attributes": missing,
+        "sources": {name: c.to_json() for name, c in sorted(per_source.items())},
+    }
+    storage.write_text(task.output, json.dumps(partial, ensure_ascii=False) + "\n")
+
+
+# --------------------------------------------------------------------------------------------- driver
+
+
+@dataclass(slots=True)
+class CorpusStats:
+    """The merged counts (`data`, what stats.json holds) and the executor's run (timing, per-shard counts)."""
+
+    data: dict[str, Any]
+    run: RunResult
+
+
+def _source_json(c: SourceCounts, top: int, tokens: int | None) -> dict[str, Any]:
+    out = c.to_json()
+    out["domains"] = c.domains.to_json(limit=top)
+    out["mean_chars"] = c.chars / c.documents if c.documents else 0.0
+    out["tokens"] = tokens if tokens is not None else c.words
+    return out
+
+
+def _tokens(tokenized: str | None) -> tuple[dict[str, Any], dict[str, int] | None]:
+    if tokenized is None:
+        return {"from": "whitespace words"}, None
+    try:
+        from dolma_kit.provenance import TokenizedDir
+
+        manifest = TokenizedDir.open(tokenized).manifest
+    except ImportError:
+        manifest = json.loads(storage.read_text(storage.join(tokenized, "manifest.json")))
+    per_source = {s: int(v["tokens"]) for s, v in manifest.get("per_source", {}).items()}
+    info = {
+        "from": "tokenized manifest",
+        "path": tokenized,
+        "tokenizer": (manifest.get("tokenizer") or {}).get("name"),
+        "total": int(manifest.get("tokens", sum(per_source.values()))),
+        "documents": int(manifest.get("documents", 0)),
+    }
+    return info, per_source
+
+
+def _remove_stale_partials(out: str, tasks: list[ShardTask]) -> None:
+    """Partials from earlier runs over other inputs or settings (local output only)."""
+    work = storage.join(out, "_work", "shards")
+    if storage.is_remote(work) or not os.path.isdir(work):
+        return
+    keep = {t.output for t in tasks} | {t.marker for t in tasks}
+    for dirpath, _, files in os.walk(work):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            if path not in keep and not name.startswith("."):
+                os.remove(path)
+
+
+def collect_stats(config: StatsConfig, **run_options: Any) -> CorpusStats:
+    """Count the corpus (in parallel, resumable), merge, and read the stage summaries; writes nothing final."""
+    exps = experiments(config.root, config.attributes)
+    language, pii = schema_producers(config.root, exps)
+    tasks = plan(config, exps)
+    fn = functools.partial(
+        count_shard,
+        root=config.root,
+        exps=tuple(exps),
+        language_producers=language,
+        pii_experiments=pii,
+        url_field=config.url_field,
+        capacity=config.domain_capacity,
+        skip_bad=config.skip_bad,
+    )
+    result = run_shards(
+        fn, tasks, title="stats", processes=config.processes, force=config.force, **run_options
+    )
+    _remove_stale_partials(config.out, tasks)
+    merged: dict[str, SourceCounts] = {}
+    seen_exps: set[str] = set()
+    missing: dict[str, list[str]] = {}
+    for task in tasks:
+        partial = json.loads(storage.read_text(task.output))
+        seen_exps.update(partial["experiments"])
+        for exp in partial["missing_attributes"]:
+            missing.setdefault(exp, []).append(partial["input"])
+        for name, data in partial["sources"].items():
+            counts = SourceCounts.from_json(data, config.domain_capacity)
+            if name in merged:
+                merged[name].merge(counts)
+            else:
+                merged[name] = counts
+    total = SourceCounts(domains=DomainCounter(capacity=config.domain_capacity))
+    for counts in merged.values():
+        total.merge(counts)
+    token_info, token_counts = _tokens(config.tokenized)
+    summaries = find_summaries(config.root, config.stage_summaries)
+    if config.tokenized:
+        summaries.append(storage.join(config.tokenized, "manifest.json"))
+    rows, skipped = read_stage_rows(list(dict.fromkeys(summaries)))
+    top = config.top_domains
+    data = {
+        "version": VERSION,
+        "corpus": config.root,
+        "experiments": exps,
+        "experiments_read": sorted(seen_exps),
+        "missing_attributes": missing,
+        "shards": len(tasks),
+        "length_edges": LENGTH_EDGES,
+        "tokens": token_info,
+        "sources": {
+            name: _source_json(c, top, None if token_counts is None else token_counts.get(name, 0))
+            for name, c in sorted(merged.items())
+        },
+        "total": _source_json(total, top, None if token_counts is None else token_info["total"]),
+        "stages": [r.to_json() for r in rows],
+        "stage_summaries_skipped": skipped,
+    }
+    return CorpusStats(data=data, run=result)

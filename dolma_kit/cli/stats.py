@@ -1,0 +1,62 @@
+"""`dolma-kit stats`: WIMBD-style corpus statistics → stats.json and a self-contained report.html."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from dolma_kit.cli.options import Force, Processes, SkipBad
+
+
+def stats(
+    root: Annotated[
+        str, typer.Argument(help="Corpus root holding documents/<source>/<shard> (local or URL).")
+    ],
+    attributes: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--attributes", "-a", help="Experiments to read (default: every one under attributes/)."
+        ),
+    ] = None,
+    tokenized: Annotated[
+        str | None, typer.Option(help="Tokenized folder: tokens per source from its manifest.json.")
+    ] = None,
+    stage_summaries: Annotated[
+        list[str] | None,
+        typer.Option(help="More stage summaries: mix_summary.json, folders holding them, globs."),
+    ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="Where stats.json and report.html go (default: ROOT/report)."),
+    ] = None,
+    url_field: Annotated[str, typer.Option(help="Metadata field with the URL (a.b: nested).")] = "url",
+    top_domains: Annotated[int, typer.Option(help="Domains listed in the report.")] = 50,
+    processes: Processes = None,
+    skip_bad: SkipBad = False,
+    force: Force = False,
+) -> None:
+    """Documents, bytes, tokens, lengths, languages, domains, duplicates, PII and what each stage removed."""
+    from dolma_kit.analysis.report import build_report
+    from dolma_kit.analysis.stats import StatsConfig
+
+    config = StatsConfig(
+        root=root,
+        attributes=attributes or None,
+        tokenized=tokenized,
+        stage_summaries=stage_summaries or [],
+        output=output,
+        url_field=url_field,
+        top_domains=top_domains,
+        processes=processes,
+        skip_bad=skip_bad,
+        force=force,
+    )
+    report = build_report(config)
+    total = report.data["total"]
+    Console().print(
+        f"{total['documents']:,} documents, {total['bytes']:,} bytes in {len(report.data['sources'])} sources"
+        f" ({report.data['shards']} shards)\nstats:  {report.stats_path}\nreport: {report.html_path}",
+        highlight=False,
+    )
