@@ -331,6 +331,7 @@ def mix_shard(task: ShardTask, stats: ShardStats, *, plans: tuple[StreamPlan, ..
     include, exclude = _compiled(plan)
     attr_files = [attribute_path(task.input, e, r) for e, r in plan.experiments]
     attr_lines = [iter_raw_lines(p) for p in attr_files]
+    sources = list(zip(attr_files, attr_lines, strict=True))
     replace = plan.replace
     rate, seed = plan.sample, plan.seed
     replaced = [0] * len(replace)
@@ -339,9 +340,12 @@ def mix_shard(task: ShardTask, stats: ShardStats, *, plans: tuple[StreamPlan, ..
     with RejectsWriter(task, stats) as rejects:
         try:
             for line_no, obj, raw in _records(task.input, stats, rejects if plan.skip_bad else None):
-                attrs: dict[str, Any] = {}
-                for path, lines in zip(attr_files, attr_lines, strict=True):
-                    attrs.update(_attribute_line(path, lines, task.input, line_no, obj["id"]))
+                if len(sources) == 1:  # the common case: no merge dict to build
+                    attrs = _attribute_line(*sources[0], task.input, line_no, obj["id"])
+                else:
+                    attrs = {}
+                    for path, lines in sources:
+                        attrs.update(_attribute_line(path, lines, task.input, line_no, obj["id"]))
                 if include and not any(f(attrs) for f in include):
                     stats.remove(NOT_INCLUDED)
                     continue
