@@ -1,9 +1,12 @@
-"""Runs one function over many shards: in-process or local processes, with progress, resume and counts.
+"""Runs one function over many shards: in-process, local processes or Ray, with progress, resume and counts.
 
 The per-shard function is scheduled-agnostic: it gets a `ShardTask` (what to read, where to write) and a
 `ShardStats` to count into and report progress through, and returns nothing. It must write its outputs
 atomically (see `storage.atomic_write`). The executor writes a `.done` marker holding the shard's counts after
 the function returns, so a re-run skips finished shards and still reports their counts; `force` redoes them.
+
+Where the shards run is an `ExecutorConfig`: local processes (the default, needs nothing) or a Ray cluster
+(`executor_ray`, an optional extra). Both call the same `run_one`, so their outputs are byte-identical.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from queue import Empty
-from typing import Any
+from typing import Any, Literal
 
 from rich.console import Console
 from rich.progress import (
@@ -34,6 +37,29 @@ from dolma_kit.documents import JsonlWriter, dumps
 from dolma_kit.errors import BadRecordError, DolmaKitError
 
 MARKER_SUFFIX = ".done"
+EXECUTORS = ("local", "ray")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecutorConfig:
+    """Where a stage's shard tasks run; every stage config carries one (default: local processes)."""
+
+    kind: Literal["local", "ray"] = "local"
+    """`local`: this machine's processes (`--processes`). `ray`: tasks on a Ray cluster (`pip install
+    'dolma-kit[ray]'`), a local one with `--processes` CPUs unless `ray_address` names one to join."""
+    ray_address: str | None = None
+    """Ray cluster to join (`auto`, `host:port`, `ray://host:10001`); None starts a local cluster."""
+    max_retries: int = 3
+    """Ray: times a failed shard task is retried (worker crash, lost node, any error except a DolmaKitError,
+    which is the user's to fix and would fail the same way again)."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in EXECUTORS:
+            raise DolmaKitError(f"--executor {self.kind!r}: choose one of {', '.join(EXECUTORS)}")
+        if self.ray_address and self.kind != "ray":
+            raise DolmaKitError("--ray-address is for --executor ray; add --executor ray")
+        if self.max_retries < 0:
+            raise DolmaKitError("max_retries must be 0 or more")
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,11 +256,14 @@ def run_shards(
     processes: int | None = None,
     force: bool = False,
     console: Console | None = None,
+    executor: ExecutorConfig | None = None,
 ) -> RunResult:
     """Run `fn` over `tasks`, skipping shards whose marker exists (unless `force`); return the stats.
 
-    `fn` must be picklable (a module-level function or a `functools.partial` of one) when processes > 1.
+    `fn` must be picklable (a module-level function or a `functools.partial` of one) when processes > 1 or
+    on Ray. On Ray, `processes` is the local cluster's CPUs; a joined cluster runs as many tasks as it has CPUs.
     """
+    executor = executor or ExecutorConfig()
     console = console or Console(stderr=True)
     keys = [t.key for t in tasks]
     if len(set(keys)) != len(keys):
@@ -247,6 +276,7 @@ def run_shards(
             results[task.key] = done
         else:
             todo.append(task)
+    cluster_cpus = processes or default_processes()
     processes = max(1, min(processes or default_processes(), len(todo) or 1))
     total_bytes = sum(t.size for t in todo)
     with Progress(
@@ -278,7 +308,11 @@ def run_shards(
                 shards=f"{finished}/{len(todo)} shards",
             )
 
-        if processes == 1:
+        if executor.kind == "ray" and todo:
+            from dolma_kit.executor_ray import run_ray
+
+            run_ray(fn, todo, results, advance, executor, num_cpus=cluster_cpus)
+        elif processes == 1:
             for task in todo:
                 results[task.key] = run_one(fn, task, advance)
                 advance(0, 0, 1)

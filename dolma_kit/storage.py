@@ -2,13 +2,19 @@
 
 Every stage writes through `atomic_write`, so a killed run never leaves a file that looks complete: a local
 file is written under a temporary name and renamed; an object store publishes an object only when its
-upload completes (a killed S3 multipart upload leaves no object).
+upload completes (a failed S3 multipart upload is aborted; a killed one leaves no object, only an incomplete
+upload that a bucket lifecycle rule `AbortIncompleteMultipartUpload` cleans up).
+
+S3 goes through one boto3 client per process and settings, configured from the usual AWS environment variables
+(AWS_ENDPOINT_URL[_S3], credentials, region, profile) and retrying transient errors (throttling, 5xx, dropped
+connections) with botocore's exponential backoff; AWS_RETRY_MODE / AWS_MAX_ATTEMPTS override our defaults.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fnmatch
+import functools
 import glob
 import os
 import re
@@ -25,6 +31,11 @@ from dolma_kit.errors import DolmaKitError
 
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _GLOB_CHARS = re.compile(r"[*?\[]")
+# Retries when the environment sets none: botocore's "standard" mode (exponential backoff with jitter on
+# throttling, 5xx, timeouts and connection errors), more attempts than its default 3 since a shard task that
+# fails here redoes the whole shard.
+S3_RETRY_MODE = "standard"
+S3_MAX_ATTEMPTS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +76,36 @@ def static_prefix(pattern: str) -> str:
     return parent(pattern[: m.start()] + "x")
 
 
-def s3_client() -> Any:
-    """A boto3 S3 client honouring AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3 (local S3 servers, MinIO)."""
-    import boto3
+def aws_environment() -> dict[str, str]:
+    """The AWS_* variables set in this process: what the S3 client is built from (and what the Ray executor
+    forwards to its tasks, so they reach the same endpoint with the same credentials)."""
+    return {k: v for k, v in sorted(os.environ.items()) if k.startswith("AWS_")}
 
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    return boto3.client("s3", endpoint_url=endpoint) if endpoint else boto3.client("s3")
+
+def s3_client() -> Any:
+    """A boto3 S3 client honouring AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3 (local S3 servers, MinIO), with retries.
+
+    Cached per process and AWS environment: building a client costs tens of milliseconds, and every shard
+    makes several calls (exists, read, write, marker). A changed environment gets a new client.
+    """
+    return _s3_client(tuple(aws_environment().items()))
+
+
+@functools.lru_cache(maxsize=8)
+def _s3_client(env: tuple[tuple[str, str], ...]) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    settings = dict(env)
+    endpoint = settings.get("AWS_ENDPOINT_URL_S3") or settings.get("AWS_ENDPOINT_URL")
+    retries: dict[str, Any] = {}
+    if "AWS_RETRY_MODE" not in settings:
+        retries["mode"] = S3_RETRY_MODE
+    if "AWS_MAX_ATTEMPTS" not in settings:
+        retries["total_max_attempts"] = S3_MAX_ATTEMPTS
+    config = Config(retries=retries or None, tcp_keepalive=True, max_pool_connections=32)  # type: ignore[arg-type]
+    # a session of its own: boto3's default session caches credentials across environment changes
+    return boto3.session.Session().client("s3", endpoint_url=endpoint, config=config)
 
 
 def _transport_params(path: str) -> dict[str, Any]:

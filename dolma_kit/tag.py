@@ -14,7 +14,7 @@ from dolma_kit import storage
 from dolma_kit.attributes import SCHEMA_NAME, attribute_tasks, write_attribute_shard
 from dolma_kit.documents import Document, dumps
 from dolma_kit.errors import DolmaKitError
-from dolma_kit.executor import RunResult, ShardStats, ShardTask, run_shards, write_summary
+from dolma_kit.executor import ExecutorConfig, RunResult, ShardStats, ShardTask, run_shards, write_summary
 from dolma_kit.taggers.base import Tagger
 from dolma_kit.taggers.registry import build_tagger, load_tagger_modules
 
@@ -41,6 +41,8 @@ class TagConfig:
     """Count bad records and write them to `<destination>/rejects/` instead of stopping."""
     force: bool = False
     """Redo shards that are already marked done."""
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    """Local processes (default) or a Ray cluster."""
 
     def __post_init__(self) -> None:
         if not self.experiment or "__" in self.experiment or "/" in self.experiment:
@@ -125,6 +127,7 @@ def tag(config: TagConfig, **run_options: Any) -> RunResult:
         modules=config.tagger_modules,
         skip_bad=config.skip_bad,
     )
+    run_options = {"executor": config.executor, **run_options}
     result = run_shards(fn, tasks, title="tag", processes=config.processes, force=config.force, **run_options)
     for root in roots:
         storage.write_text(storage.join(root, SCHEMA_NAME), dumps(attr_schema) + "\n")

@@ -9,7 +9,17 @@ import typer
 from rich.console import Console
 
 from dolma_kit.cli import dedup_minhash
-from dolma_kit.cli.options import Destination, Documents, Experiment, Force, Processes, SkipBad
+from dolma_kit.cli.options import (
+    Destination,
+    Documents,
+    Executor,
+    Experiment,
+    Force,
+    Processes,
+    RayAddress,
+    SkipBad,
+    executor_config,
+)
 from dolma_kit.cli.variadic import VariadicGroup
 
 app = typer.Typer(
@@ -47,6 +57,8 @@ def exact(
     min_paragraph_chars: Annotated[
         int, typer.Option(help="Skip paragraphs shorter than this once normalised.")
     ] = 0,
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
 ) -> None:
     """Exact duplicates by normalised URL, text or paragraph; the first in (source, shard, line) order wins."""
     import json
@@ -67,6 +79,7 @@ def exact(
         force=force,
         url_field=url_field,
         min_paragraph_chars=min_paragraph_chars,
+        executor=executor_config(executor, ray_address),
     )
     result = dedup_exact(config)
     console = Console()

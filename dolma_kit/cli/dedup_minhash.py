@@ -7,7 +7,17 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from dolma_kit.cli.options import Destination, Documents, Experiment, Force, Processes, SkipBad
+from dolma_kit.cli.options import (
+    Destination,
+    Documents,
+    Executor,
+    Experiment,
+    Force,
+    Processes,
+    RayAddress,
+    SkipBad,
+    executor_config,
+)
 
 
 def minhash(
@@ -38,6 +48,8 @@ def minhash(
     stage: Annotated[
         str, typer.Option(help="Run one step: signatures, lsh, cluster, attributes (default: all).")
     ] = "all",
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
 ) -> None:
     """Near-duplicate dedup: MinHash signatures, banded LSH, Jaccard-verified clusters → attributes."""
     from dolma_kit.dedup.minhash import MinhashConfig
@@ -63,6 +75,7 @@ def minhash(
         skip_bad=skip_bad,
         force=force,
         stage=stage,  # type: ignore[arg-type]  # validated by the config
+        executor=executor_config(executor, ray_address),
     )
     console = Console()
     console.print(s_curve_table(config.minhash))

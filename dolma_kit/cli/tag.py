@@ -7,7 +7,17 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from dolma_kit.cli.options import Destination, Documents, Experiment, Force, Processes, SkipBad
+from dolma_kit.cli.options import (
+    Destination,
+    Documents,
+    Executor,
+    Experiment,
+    Force,
+    Processes,
+    RayAddress,
+    SkipBad,
+    executor_config,
+)
 
 Taggers = Annotated[list[str], typer.Option("--taggers", "-t", help="Taggers: NAME or NAME:key=value,...")]
 
@@ -23,6 +33,8 @@ def tag(
     ] = None,
     skip_bad: SkipBad = False,
     force: Force = False,
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
 ) -> None:
     """Tag documents: language, quality, PII, classifiers → attribute files line-aligned with the shards."""
     from dolma_kit.executor import summary_table
@@ -38,6 +50,7 @@ def tag(
         tagger_modules=tagger_modules or [],
         skip_bad=skip_bad,
         force=force,
+        executor=executor_config(executor, ray_address),
     )
     result = run_tag(config)
     Console().print(summary_table(result))

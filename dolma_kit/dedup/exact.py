@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,7 @@ from dolma_kit.dedup import exact_passes as passes
 from dolma_kit.dedup.exact_passes import attribute_names, count_names
 from dolma_kit.documents import dumps
 from dolma_kit.errors import DolmaKitError
-from dolma_kit.executor import RunResult, ShardTask, run_shards
+from dolma_kit.executor import ExecutorConfig, RunResult, ShardTask, run_shards
 
 KEYS = ("url", "text", "paragraphs")
 SUMMARY_NAME = "dedup_exact_summary.json"
@@ -71,6 +71,8 @@ class ExactDedupConfig:
     min_paragraph_chars: int = 0
     """Paragraphs whose normalised form is shorter are not deduplicated (for `--key paragraphs`). 0: every
     paragraph with a letter or digit, as CCNet does, so repeated short boilerplate lines are caught too."""
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    """Local processes (default) or a Ray cluster: all three passes run on it."""
 
     def __post_init__(self) -> None:
         if not self.experiment or "__" in self.experiment or "/" in self.experiment:
@@ -142,11 +144,9 @@ def prepare(config: ExactDedupConfig, tasks: list[ShardTask]) -> tuple[str, dict
     partitions = config.partitions or (previous or {}).get("partitions")
     partitions = partitions or default_partitions(sum(t.size for t in tasks), config.key)
     plan = {"settings": settings, "inputs": inputs, "partitions": partitions, "shards": shards}
-    for field in ("settings", "inputs", "partitions"):
-        if previous is not None and previous.get(field) != plan[field]:
-            what = (
-                "input shards" if field == "inputs" else f"{field} ({previous.get(field)} vs {plan[field]})"
-            )
+    for name in ("settings", "inputs", "partitions"):
+        if previous is not None and previous.get(name) != plan[name]:
+            what = "input shards" if name == "inputs" else f"{name} ({previous.get(name)} vs {plan[name]})"
             raise DolmaKitError(
                 f"{work} holds intermediate files of another run: {what} differ; "
                 "pass --force to redo, or another --work-dir"
@@ -192,7 +192,12 @@ def dedup_exact(config: ExactDedupConfig, **run_options: Any) -> RunResult:
     )
     work, plan, digest = prepare(config, tasks)
     partitions = plan["partitions"]
-    common = {"processes": config.processes, "force": config.force, **run_options}
+    common = {
+        "processes": config.processes,
+        "force": config.force,
+        "executor": config.executor,
+        **run_options,
+    }
     hash_result = resolve_result = None
     if config.force or not _all_done(tasks):
         hash_tasks = [

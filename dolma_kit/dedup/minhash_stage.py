@@ -38,7 +38,7 @@ from dolma_kit.dedup.lsh import ShingleSets, Signatures, candidate_pairs, cluste
 from dolma_kit.dedup.minhash import MinhashConfig, SignatureComputer
 from dolma_kit.documents import Document, DocumentReader, dumps
 from dolma_kit.errors import DolmaKitError
-from dolma_kit.executor import RunResult, ShardStats, ShardTask, run_shards, write_summary
+from dolma_kit.executor import ExecutorConfig, RunResult, ShardStats, ShardTask, run_shards, write_summary
 
 Stage = Literal["all", "signatures", "lsh", "cluster", "attributes"]
 STAGES = ("all", "signatures", "lsh", "cluster", "attributes")
@@ -73,6 +73,9 @@ class MinhashDedupConfig:
     """Run one step only (its inputs must exist) or all of them."""
     batch_size: int = 128
     """Documents per vectorised signature batch."""
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    """Local processes (default) or a Ray cluster: every step runs on it (LSH one task per band, clustering
+    one task)."""
 
     def __post_init__(self) -> None:
         if not self.experiment or "__" in self.experiment or "/" in self.experiment:
@@ -311,7 +314,12 @@ def run_minhash(config: MinhashDedupConfig, **run_options: Any) -> MinhashResult
     if config.stage in ("all", "attributes"):
         _check_state(p, config.force)
     steps: dict[str, RunResult] = {}
-    common = {"processes": config.processes, "force": config.force, **run_options}
+    common = {
+        "processes": config.processes,
+        "force": config.force,
+        "executor": config.executor,
+        **run_options,
+    }
 
     def want(step: str) -> bool:
         return config.stage in ("all", step)
