@@ -11,8 +11,9 @@ offsets `[i][0]`, string literals, wildcards) is an error that says so, never a 
 Mapping: `streams[].name/documents/attributes` as they are; `output.path`; `output.max_size_in_bytes` →
 `max_bytes` (we count uncompressed bytes; Dolma's parts are named `<name>-NNNN.json.gz`, ours follow the
 input shards, see docs/mix.md); `filter.include/exclude`; `span_replacement[].span/min_score/replacement` →
-`replace`. `work_dir`, `processes` and `output.discard_fields` have no equivalent to honour (we keep no local
-cache, processes come from `--processes`, attributes are never written into mixed documents) and are ignored.
+`replace`; `compression.output` (gz/zst) → `output.format`. `work_dir`, `processes` and
+`output.discard_fields` have no equivalent to honour (we keep no local cache, processes come from `--processes`,
+attributes are never written into mixed documents) and are ignored.
 """
 
 from __future__ import annotations
@@ -165,6 +166,9 @@ def translate(path: str, data: dict[str, Any]) -> Recipe:
         if "path" not in output or "documents" not in s:
             raise RecipeError(f"{path}: streams[{index}] needs documents and output.path")
         docs = s["documents"] if isinstance(s["documents"], list) else [s["documents"]]
+        compression = str((s.get("compression") or {}).get("output") or "gz")
+        if compression not in ("gz", "gzip", "zst", "zstd"):
+            raise RecipeError(f"{at(path, compression)}: output compression '{compression}': gz or zst")
         streams.append(
             Stream(
                 name=str(s.get("name") or f"stream{index}"),
@@ -176,7 +180,7 @@ def translate(path: str, data: dict[str, Any]) -> Recipe:
                 output=Output(
                     path=expand_env(path, output["path"]),
                     max_bytes=int(output.get("max_size_in_bytes", 1_000_000_000)),
-                    format="jsonl.gz",
+                    format="jsonl.zst" if compression.startswith("zst") else "jsonl.gz",
                 ),
             )
         )

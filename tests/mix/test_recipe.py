@@ -175,3 +175,13 @@ def test_dolma_errors_point_into_the_jsonpath(corpus: Path) -> None:
     path = write_recipe(corpus / "dolma_bad2.yaml", unsupported)
     with pytest.raises(RecipeError, match=r":14:27: only a span's score \(\[i\]\[2\]\) can be read"):
         load_recipe(str(path))
+
+
+def test_dolma_output_compression_maps_to_format(corpus: Path) -> None:
+    text = DOLMA.format(root=corpus).replace(
+        "    span_replacement:", "    compression: {output: zst}\n    span_replacement:"
+    )
+    recipe = load_recipe(str(write_recipe(corpus / "dolma_zst.yaml", text)))
+    assert recipe.streams[0].output.format == "jsonl.zst"
+    plain = write_recipe(corpus / "dolma_gz.yaml", DOLMA.format(root=corpus))
+    assert load_recipe(str(plain)).streams[0].output.format == "jsonl.gz"
