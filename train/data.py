@@ -262,9 +262,9 @@ def check_tokenizer_eos(path: str, eos_id: int, vocab_size: int) -> None:
         )
 
 
-def write_or_check(path: Path, array: np.ndarray) -> None:
-    """Save `array` to `path` (npy, atomically); if the file exists it must hold the same array, so a resumed
-    run can never train on a different order than the one it started with."""
+def check_saved(path: Path, array: np.ndarray) -> None:
+    """If `path` exists it must hold `array`: a resumed run can never train on another order than the one it
+    started with."""
     if path.exists():
         old = np.load(path, mmap_mode="r")
         if old.shape != array.shape or old.dtype != array.dtype or not np.array_equal(old, array):
@@ -272,7 +272,10 @@ def write_or_check(path: Path, array: np.ndarray) -> None:
                 f"{path} differs from the order this config and seed give: the data or config changed since the "
                 "run started; use a new trainer.run_dir"
             )
-        return
+
+
+def save_array(path: Path, array: np.ndarray) -> None:
+    """Save `array` as .npy atomically (temp name, then rename)."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as fh:
         np.save(fh, array)

@@ -26,7 +26,7 @@ import yaml
 from train.callbacks import Callback, CheckpointSaver, Evaluator, MetricsFile, ProgressLine
 from train.checkpoint import Checkpointer
 from train.config import TrainConfig
-from train.data import write_or_check
+from train.data import check_saved, save_array
 from train.errors import ConfigError
 from train.optim import set_lr
 from train.parallelize import DistInfo, all_reduce_sum, barrier, init_distributed, parallelize
@@ -100,23 +100,27 @@ class Trainer:
         ]
 
     def _prepare_run_dir(self) -> None:
-        """config.yaml, data_order.npy, eval_instances.npy: written by rank 0; on resume they must match."""
+        """config.yaml, data_order.npy, eval_instances.npy. Every rank first checks what an earlier session left
+        (so a mismatch fails on all ranks, none waits at a barrier for a failed rank 0); then rank 0 writes."""
+        config_path = self.run_dir / "config.yaml"
+        if config_path.exists():
+            old, resolved = yaml.safe_load(config_path.read_text()), self.cfg.to_dict()
+            for section in (old, resolved):  # where to stop, log and checkpoint may change between sessions
+                for key in ("stop_at", "log_every", "eval_every", "checkpoint_every", "keep_last"):
+                    section["trainer"].pop(key, None)
+            if old != resolved:
+                raise ConfigError(
+                    f"{config_path} holds a different config; resume with the same one or a new run_dir"
+                )
+        arrays = {"data_order.npy": self.order, "eval_instances.npy": self.eval_ids}
+        for name, array in arrays.items():
+            check_saved(self.run_dir / name, array)
+        barrier()
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            resolved = self.cfg.to_dict()
-            path = self.run_dir / "config.yaml"
-            if path.exists():
-                old = yaml.safe_load(path.read_text())
-                for section in (old, resolved):  # where to stop and log may change between sessions
-                    for key in ("stop_at", "log_every", "eval_every", "checkpoint_every", "keep_last"):
-                        section["trainer"].pop(key, None)
-                if old != resolved:
-                    raise ConfigError(
-                        f"{path} holds a different config; resume with the same one or a new run_dir"
-                    )
-            path.write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
-            write_or_check(self.run_dir / "data_order.npy", self.order)
-            write_or_check(self.run_dir / "eval_instances.npy", self.eval_ids)
+            config_path.write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
+            for name, array in arrays.items():
+                save_array(self.run_dir / name, array)
         barrier()
 
     # --- state ------------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ def trace(
     source: Annotated[str | None, typer.Option(help="With --doc: only the document of this source.")] = None,
     sources: Annotated[bool, typer.Option("--sources", help="Tokens per source seen up to --until.")] = False,
     until: Annotated[
-        int | None, typer.Option(help="With --sources: last step counted (default: all).")
+        int | None,
+        typer.Option(help="Last step counted by --sources or listed by --doc (default: all scheduled)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON Lines instead of a table.")] = False,
 ) -> None:
@@ -48,6 +49,8 @@ def trace(
         console.print(table)
         return
     rows = rt.step_documents(step) if step is not None else rt.document_steps(doc, source)
+    if doc is not None and until is not None:
+        rows = [r for r in rows if r.step <= until]
     if as_json:
         for row in rows:
             print(json.dumps(dataclasses.asdict(row)))

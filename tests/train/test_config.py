@@ -75,3 +75,15 @@ def test_cli_dry_run_and_unknown_key(tokenized_demo: Path, tmp_path: Path) -> No
     assert not (tmp_path / "r").exists()  # a dry run writes nothing
     result = runner.invoke(app, [*args, "--optim.lrr=1", "--dry-run"])
     assert result.exit_code != 0 and "unknown config key optim.lrr" in str(result.exception)
+
+
+def test_cli_and_trace_do_not_import_torch() -> None:
+    """DESIGN §1: torch is heavy; `dolma-kit tag --help` and `dolma-kit trace` must not load it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, dolma_kit.cli.train, dolma_kit.cli.trace, train.trace, train.data, train.schema; "
+        "sys.exit('torch' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], cwd=TINY.parents[1]).returncode == 0

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from dolma_kit.cli import app
 from dolma_kit.provenance import TokenizedDir
-from train.data import write_or_check
+from train.data import save_array
 from train.trace import RunTrace
 
 
@@ -29,7 +29,7 @@ def run(tiny_config, tokenized_demo: Path) -> Path:
     run.mkdir(parents=True)
     cfg.model.vocab_size = data.vocab_size
     (run / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
-    write_or_check(run / "data_order.npy", data.data_order(cfg.trainer.seed, 20 * 4))
+    save_array(run / "data_order.npy", data.data_order(cfg.trainer.seed, 20 * 4))
     return run
 
 
@@ -85,7 +85,10 @@ def test_trace_cli(run: Path) -> None:
     assert {r["step"] for r in rows} == {2} and len({r["instance"] for r in rows}) == 4
     first = rows[0]
     doc = runner.invoke(app, ["trace", str(run), "--doc", first["id"], "--source", first["source"], "--json"])
-    assert 2 in {json.loads(line)["step"] for line in doc.output.splitlines()}
+    steps = {json.loads(line)["step"] for line in doc.output.splitlines()}
+    assert 2 in steps
+    until = runner.invoke(app, ["trace", str(run), "--doc", first["id"], "--until", "2", "--json"])
+    assert {json.loads(line)["step"] for line in until.output.splitlines()} == {s for s in steps if s <= 2}
     table = runner.invoke(app, ["trace", str(run), "--sources", "--until", "5"])
     assert table.exit_code == 0 and "forum" in table.output and "share" in table.output
     bad = runner.invoke(app, ["trace", str(run), "--step", "21"])
