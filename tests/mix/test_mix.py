@@ -166,7 +166,10 @@ def test_other_output_formats(corpus: Path, fmt: str) -> None:
     run(corpus, name, recipe_text(corpus, name, extra=f", format: {fmt}"), processes=1)
     docs = [d for p in sorted((corpus / name / "web").iterdir()) for d in read_documents(str(p))]
     assert [d.id for d in docs] == filtered_ids()
-    assert [d.text for d in docs] == [d["text"] for d in read_output(corpus / "plain")]
+    masked = [f"Document {i[1:]} says hello to |||EMAIL_ADDRESS||| and friends. " for i in filtered_ids()]
+    assert [d.text for d in docs] == [
+        m + "More words here. " * (int(i[1:]) % 5) for m, i in zip(masked, filtered_ids(), strict=True)
+    ]
 
 
 def test_misaligned_attributes_name_both_files(tmp_path: Path) -> None:
@@ -221,3 +224,25 @@ def test_skip_bad_counts_rejects(tmp_path: Path) -> None:
     (s,) = run(tmp_path, "r", text, processes=1, skip_bad=True).streams
     assert (s["documents_in"], s["kept"], s["rejected"]) == (3, 2, 1)
     assert (tmp_path / "out" / "_mix" / "rejects" / "web" / "web" / "part-0000.jsonl.gz").exists()
+
+
+def test_parquet_documents_with_jsonl_attributes(tmp_path: Path) -> None:
+    from dolma_kit.documents import Document, DocumentWriter
+
+    texts = {"a": "keep me", "b": "drop me", "c": "keep me too"}
+    write_source(tmp_path, "web", [{"id": k, "text": v} for k, v in texts.items()], {"q": [{"q__t__pass": whole(v, float(k != "b"))} for k, v in texts.items()]})  # fmt: skip
+    (tmp_path / "documents" / "web" / "part-0000.jsonl.gz").unlink()
+    with DocumentWriter(str(tmp_path / "documents" / "web" / "part-0000.parquet")) as out:
+        for k, v in texts.items():
+            out.write(Document(id=k, text=v, source="web", metadata={"n": k}))
+    write_schema(tmp_path, "q", NAMES)
+    text = (
+        recipe_text(tmp_path, "out")
+        .replace("*.jsonl.gz", "*.parquet")
+        .replace("count(t.email) >= 2", "t.pass > 2")
+    )
+    run(tmp_path, "r", text, processes=1)
+    assert [(d["id"], d["metadata"]) for d in read_output(tmp_path / "out")] == [
+        ("a", {"n": "a"}),
+        ("c", {"n": "c"}),
+    ]

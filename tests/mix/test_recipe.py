@@ -185,3 +185,10 @@ def test_dolma_output_compression_maps_to_format(corpus: Path) -> None:
     assert recipe.streams[0].output.format == "jsonl.zst"
     plain = write_recipe(corpus / "dolma_gz.yaml", DOLMA.format(root=corpus))
     assert load_recipe(str(plain)).streams[0].output.format == "jsonl.gz"
+
+
+def test_two_streams_writing_the_same_parts_are_refused(corpus: Path) -> None:
+    one = recipe(corpus, "t.pass > 2").split("streams:\n", 1)[1]
+    text = "streams:\n" + one + one.replace("name: web", "name: again")
+    with pytest.raises(RecipeError, match=r"web/web/part-0000.json and again/web/part-0000.json would write"):
+        mix.resolve(load_recipe(str(write_recipe(corpus / "twice.yaml", text))))
