@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import json
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,7 +34,7 @@ from dolma_kit.dedup.minhash import shingle_hashes
 from dolma_kit.dedup.normalize import normalize_text
 from dolma_kit.documents import Document, DocumentReader, dumps
 from dolma_kit.errors import DolmaKitError
-from dolma_kit.executor import RunResult, ShardStats, ShardTask, run_shards, write_summary
+from dolma_kit.executor import ExecutorConfig, RunResult, ShardStats, ShardTask, run_shards, write_summary
 from dolma_kit.text import paragraph_spans
 
 PRODUCER = "decontam"
@@ -69,6 +69,8 @@ class DecontamConfig:
     processes: int | None = None
     skip_bad: bool = False
     force: bool = False
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    """Local processes (default) or a Ray cluster."""
     report_limit: int = 1000
     """Leaked documents listed per source in the report (counts are always complete)."""
     snippet_chars: int = 240
@@ -332,6 +334,7 @@ def decontaminate(config: DecontamConfig, **run_options: Any) -> DecontamResult:
     }
     _check_state(work, state, config.force)
     fn = functools.partial(decontaminate_shard, config=config, eval_dir=eval_dir, work=work)
+    run_options = {"executor": config.executor, **run_options}
     result = run_shards(
         fn, tasks, title="decontaminate", processes=config.processes, force=config.force, **run_options
     )
@@ -339,11 +342,10 @@ def decontaminate(config: DecontamConfig, **run_options: Any) -> DecontamResult:
     schema = {
         "experiment": config.experiment,
         "decontam": {
-            **{
-                k: v
-                for k, v in asdict(config).items()
-                if k in ("ngram", "eval_field", "min_words", "min_overlap")
-            },
+            "ngram": config.ngram,
+            "eval_field": config.eval_field,
+            "min_words": config.min_words,
+            "min_overlap": config.min_overlap,
             "eval_files": eval_paths,
             "attributes": sorted(config.names().values()),
         },

@@ -9,11 +9,12 @@ groups by the shared suffix owner. IP hosts are kept whole.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 #: Second-level labels under which country-code registries sell names (`example.co.uk`).
 SECOND_LEVEL = frozenset(
@@ -43,14 +44,30 @@ SECOND_LEVEL = frozenset(
 )
 
 
+_NETLOC = re.compile(r"^\s*(?:[a-zA-Z][a-zA-Z0-9+.-]*:)?//([^/?#\s]*)")
+
+
 def registered_domain(url: str) -> str | None:
-    """`https://www.news.bbc.co.uk/x` → `bbc.co.uk`; None for a string with no host."""
-    url = url.strip()
-    try:
-        host = urlsplit(url if "://" in url else "//" + url).hostname or ""
-    except ValueError:
+    """`https://www.news.bbc.co.uk/x` → `bbc.co.uk`; None for a string with no host.
+
+    The host is cut out with one regex (urllib's `urlsplit` costs ~50 µs a URL), and hosts are cached: a
+    corpus has far fewer hosts than URLs.
+    """
+    m = _NETLOC.match(url if "//" in url else "//" + url.strip())
+    if m is None:
         return None
-    host = host.rstrip(".")
+    netloc = m.group(1).rpartition("@")[2]
+    if netloc.startswith("["):  # [IPv6]:port
+        host = netloc[1 : netloc.find("]")] if "]" in netloc else ""
+    else:
+        host = netloc.partition(":")[0]
+    return _domain_of_host(host.lower().rstrip("."))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _domain_of_host(host: str) -> str | None:
+    if not host:
+        return None
     try:
         ipaddress.ip_address(host)
         return host
@@ -59,7 +76,7 @@ def registered_domain(url: str) -> str | None:
     labels = [label for label in host.split(".") if label]
     if labels[:1] == ["www"]:
         labels = labels[1:]
-    if len(labels) < 2 or " " in host:
+    if len(labels) < 2:
         return None
     keep = 3 if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in SECOND_LEVEL else 2
     return ".".join(labels[-keep:])

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 PALETTE = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C")
 KEPT, REMOVED, REJECTED = "#55A868", "#C44E52", "#8C8C8C"
@@ -57,6 +58,8 @@ def lengths(edges: Sequence[float], hists: dict[str, Sequence[int]]) -> bytes:
     for i, (name, hist) in enumerate(hists.items()):
         ax.stairs(hist[lo:hi], x[lo : hi + 1], label=name, color=PALETTE[i % len(PALETTE)], linewidth=1.8)
     ax.set_xscale("log")
+    ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("characters per document")
     ax.set_ylabel("documents")
     ax.legend(fontsize="small")
@@ -69,10 +72,13 @@ def horizontal_bars(
     """One bar per label, largest first (languages, domains)."""
     fig = _figure(height=_height(len(labels)))
     ax = fig.subplots()
-    ax.barh(range(len(labels)), values, color=color)
+    bars = ax.barh(range(len(labels)), values, color=color)
+    ax.bar_label(bars, labels=[f" {v:,}" for v in values], fontsize="small")  # small values stay readable
     ax.set_yticks(range(len(labels)), list(labels))
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
+    ax.set_xlim(0, max(values, default=1) * 1.15 or 1)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return _png(fig)
 
 
@@ -87,6 +93,9 @@ def grouped_bars(groups: Sequence[str], series: dict[str, Sequence[float]], *, y
         ax.bar(xs, values, width=width, label=name, color=PALETTE[i % len(PALETTE)])
     ax.set_xticks(range(len(groups)), list(groups))
     ax.set_ylabel(ylabel)
+    top = max((v for values in series.values() for v in values), default=0)
+    ax.set_ylim(0, top * 1.1 if top > 0 else 1)  # all-zero series: an axis from 0, not ±0.05
+    ax.yaxis.set_major_locator(MaxNLocator(integer=top >= 5))
     ax.legend(fontsize="small")
     return _png(fig)
 
@@ -110,7 +119,8 @@ def stage_bars(
     ax.set_yticks(list(y), list(labels))
     ax.invert_yaxis()
     ax.set_xlabel("documents")
-    ax.legend(fontsize="small", loc="lower right")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.legend(loc="outside lower center", ncols=3, fontsize="small")
     return _png(fig)
 
 
@@ -128,6 +138,8 @@ def waterfall(title: str, documents_in: int, steps: Sequence[tuple[str, int]], k
     ax.barh(len(labels) - 1, kept, color=KEPT)
     ax.set_yticks(range(len(labels)), labels)
     ax.invert_yaxis()
+    ax.set_xlim(0, max(documents_in, 1) * 1.15)  # room for the "−n" labels
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("documents")
     ax.set_title(title, fontsize="medium")
     return _png(fig)

@@ -25,7 +25,7 @@ from dolma_kit.analysis.stages import find_summaries, read_stage_rows
 from dolma_kit.attributes import SCHEMA_NAME, attribute_root_and_relative
 from dolma_kit.documents import DOCUMENT_SUFFIXES, DocumentReader, iter_raw_lines, parse_json_line
 from dolma_kit.errors import BadRecordError, DolmaKitError
-from dolma_kit.executor import RunResult, ShardStats, ShardTask, run_shards
+from dolma_kit.executor import ExecutorConfig, RunResult, ShardStats, ShardTask, run_shards
 
 STATS_NAME = "stats.json"
 VERSION = 1
@@ -56,6 +56,8 @@ class StatsConfig:
     """Count bad records as rejected instead of stopping (attribute stages skipped them the same way)."""
     force: bool = False
     """Recount every shard even when its partial counts are up to date."""
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    """Local processes (default) or a Ray cluster."""
 
     @property
     def out(self) -> str:
@@ -307,6 +309,7 @@ def collect_stats(config: StatsConfig, **run_options: Any) -> CorpusStats:
         capacity=config.domain_capacity,
         skip_bad=config.skip_bad,
     )
+    run_options = {"executor": config.executor, **run_options}
     result = run_shards(
         fn, tasks, title="stats", processes=config.processes, force=config.force, **run_options
     )

@@ -7,7 +7,17 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from dolma_kit.cli.options import Destination, Documents, Experiment, Force, Processes, SkipBad
+from dolma_kit.cli.options import (
+    Destination,
+    Documents,
+    Executor,
+    Experiment,
+    Force,
+    Processes,
+    RayAddress,
+    SkipBad,
+    executor_config,
+)
 
 
 def decontaminate(
@@ -27,6 +37,8 @@ def decontaminate(
     processes: Processes = None,
     skip_bad: SkipBad = False,
     force: Force = False,
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
 ) -> None:
     """Find evaluation-text leaks: attributes `mix` can drop on, and decontamination_report.json."""
     from dolma_kit.analysis.decontam import DecontamConfig
@@ -46,6 +58,7 @@ def decontaminate(
         processes=processes,
         skip_bad=skip_bad,
         force=force,
+        executor=executor_config(executor, ray_address),
     )
     result = run(config)
     console = Console()

@@ -7,7 +7,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from dolma_kit.cli.options import Force, Processes, SkipBad
+from dolma_kit.cli.options import (
+    Executor,
+    Force,
+    Processes,
+    RayAddress,
+    SkipBad,
+    executor_config,
+)
 
 
 def stats(
@@ -36,6 +43,8 @@ def stats(
     processes: Processes = None,
     skip_bad: SkipBad = False,
     force: Force = False,
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
 ) -> None:
     """Documents, bytes, tokens, lengths, languages, domains, duplicates, PII and what each stage removed."""
     from dolma_kit.analysis.report import build_report
@@ -52,6 +61,7 @@ def stats(
         processes=processes,
         skip_bad=skip_bad,
         force=force,
+        executor=executor_config(executor, ray_address),
     )
     report = build_report(config)
     total = report.data["total"]
