@@ -22,16 +22,27 @@ from __future__ import annotations
 import functools
 import json
 import os
+import queue
+import threading
 import zlib
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from dolma_kit import storage
 from dolma_kit.documents import DOCUMENT_SUFFIXES, Document, DocumentReader
-from dolma_kit.errors import DolmaKitError
-from dolma_kit.executor import RejectsWriter, RunResult, ShardStats, ShardTask, default_processes, run_shards
+from dolma_kit.errors import BadRecordError, DolmaKitError
+from dolma_kit.executor import (
+    ExecutorConfig,
+    RejectsWriter,
+    RunResult,
+    ShardStats,
+    ShardTask,
+    default_processes,
+    run_shards,
+)
 from dolma_kit.tokenize_parts import ChunkWriter
 from dolma_kit.tokenize_publish import publish
 from dolma_kit.tokenizer_loading import LoadedTokenizer, load_tokenizer
@@ -61,6 +72,9 @@ class TokenizeConfig:
     """Rust (rayon) threads per process for encoding; default: cores / processes."""
     skip_bad: bool = False
     force: bool = False
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    """Local processes (default) or a Ray cluster for the shard step (the destination stays a local or
+    shared folder: the publish step runs on the driver)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +113,67 @@ def _strip_suffix(key: str) -> str:
     return key
 
 
+@dataclass(slots=True)
+class _Window:
+    """Documents read ahead by the reader thread, with what it met on the way (applied by the main thread,
+    which alone touches `ShardStats` and the rejects file)."""
+
+    docs: list[Document] = field(default_factory=list)
+    empty: int = 0
+    bad: list[BadRecordError] = field(default_factory=list)
+    bytes_read: int = 0
+
+
+def _read_windows(path: str, size: int, skip_bad: bool) -> Iterator[_Window]:
+    window = _Window()
+    reader = DocumentReader(path, on_bad=window.bad.append if skip_bad else None)
+    for doc in reader:
+        if doc.text.strip():
+            window.docs.append(doc)
+        else:
+            window.empty += 1
+        if len(window.docs) >= size:
+            window.bytes_read = reader.bytes_read
+            yield window
+            window = _Window()
+            reader.on_bad = window.bad.append if skip_bad else None
+    window.bytes_read = reader.bytes_read
+    yield window
+
+
+def _prefetched(items: Iterator[_Window]) -> Iterator[_Window]:
+    """Run `items` one step ahead in a thread: JSON decoding overlaps encoding, which releases the GIL."""
+    out: queue.Queue[Any] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while True:
+                    if stop.is_set():
+                        return  # the consumer failed or stopped: read no further
+                    try:
+                        out.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+        except BaseException as exc:
+            out.put(exc)
+            return
+        out.put(done)
+
+    thread = threading.Thread(target=produce, name="tokenize-reader", daemon=True)
+    thread.start()
+    try:
+        while (item := out.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
 def tokenize_shard(
     settings: _Settings, threads: int, skip_bad: bool, task: ShardTask, stats: ShardStats
 ) -> None:
@@ -112,19 +187,13 @@ def tokenize_shard(
     writer = ChunkWriter(storage.join(task.root, stem), task.input, settings.max_tokens_per_file)
     try:
         with RejectsWriter(_RejectsAt(rejects_path), stats) as rejects:  # type: ignore[arg-type]
-            reader = DocumentReader(task.input, on_bad=rejects if skip_bad else None)
-            window: list[Document] = []
-            for doc in reader:
-                if not doc.text.strip():
+            for window in _prefetched(_read_windows(task.input, settings.shuffle_window, skip_bad)):
+                for exc in window.bad:
+                    rejects(exc)
+                for _ in range(window.empty):
                     stats.remove("empty")
-                elif len(window) + 1 >= settings.shuffle_window:
-                    window.append(doc)
-                    _encode_window(loaded, dtype, rng, window, writer, stats)
-                    window = []
-                else:
-                    window.append(doc)
-                stats.progress_bytes(reader.bytes_read)
-            _encode_window(loaded, dtype, rng, window, writer, stats)
+                _encode_window(loaded, dtype, rng, window.docs, writer, stats)
+                stats.progress_bytes(window.bytes_read)
         chunks = writer.close()
     except BaseException as exc:
         writer.abort(exc)
@@ -230,7 +299,9 @@ def tokenize(config: TokenizeConfig) -> tuple[RunResult, dict[str, Any]]:
     processes = max(1, min(config.processes or default_processes(), len(tasks)))
     threads = config.threads or max(1, (os.cpu_count() or 1) // processes)
     fn = functools.partial(tokenize_shard, settings, threads, config.skip_bad)
-    result = run_shards(fn, tasks, title="tokenize", processes=processes, force=config.force)
+    result = run_shards(
+        fn, tasks, title="tokenize", processes=processes, force=config.force, executor=config.executor
+    )
     for stats in result.shards:
         stats.shard = stats.shard.removesuffix(".chunks.json")
     total = result.total

@@ -103,7 +103,7 @@ def _remove_stale_parts(destination: str, count: int) -> None:
             os.remove(entry.path)
 
 
-def _build_id_index(destination: str, parts: list[str]) -> None:
+def build_id_index(destination: str, parts: list[str]) -> None:
     """Sorted uint64 id hashes with (part, document) beside them: find_document is a binary search."""
     hashes = [np.load(storage.join(destination, p + ".id_hashes.npy")) for p in parts]
     counts = [len(h) for h in hashes]
@@ -133,7 +133,7 @@ def publish(
     for entry in plan:
         _publish_part(destination, entry, codes, before)
     _remove_stale_parts(destination, len(plan))
-    _build_id_index(destination, [e["part"] for e in plan])
+    build_id_index(destination, [e["part"] for e in plan])
     per_source = {s: {"documents": 0, "tokens": 0} for s in sources}
     for entry in plan:
         for source, (docs, toks) in entry["per_source"].items():

@@ -154,7 +154,7 @@ def test_resume_after_a_failed_shard_and_a_failed_publish(
     shard.write_bytes(good)
     # then publish dies after moving the parts, before the id index and manifest
     monkeypatch.setattr(
-        tokenize_publish, "_build_id_index", lambda *_: (_ for _ in ()).throw(KeyboardInterrupt)
+        tokenize_publish, "build_id_index", lambda *_: (_ for _ in ()).throw(KeyboardInterrupt)
     )
     with pytest.raises(KeyboardInterrupt):
         run(documents, resumed, max_tokens_per_file=400)
