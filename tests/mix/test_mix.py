@@ -246,3 +246,28 @@ def test_parquet_documents_with_jsonl_attributes(tmp_path: Path) -> None:
         ("a", {"n": "a"}),
         ("c", {"n": "c"}),
     ]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        {
+            "id": "x",
+            "source": "web",
+            "attributes": {"q__t__pass": [[0, 3, 1.0]], "q__t__lang": [[0, 3, 0.5]]},
+        },
+        {
+            "attributes": {"q__t__lang": [[0, 3, 0.5]], "q__t__pass": [[0, 3, 1.0]]},
+            "id": "x",
+        },  # another key order
+        {
+            "id": 'say "q__t__pass": [[0, 1, 0]]',
+            "attributes": {"q__t__pass": [[0, 3, 1.0]]},
+        },  # a key in the id
+    ],
+)
+def test_pick_reads_only_the_needed_attributes(line: dict) -> None:
+    keys = (("q__t__pass", '"q__t__pass":'), ("q__t__email", '"q__t__email":'))
+    for text in (json.dumps(line), json.dumps(line, separators=(",", ":"))):  # Dolma's spacing and ours
+        assert mix._pick(text, keys) == (line["id"], {"q__t__pass": [[0, 3, 1.0]]})
+    assert mix._pick('{"id": 1, "attributes": {"q__t__pass": [[0, 3,', keys) is None  # cut short: full parse
