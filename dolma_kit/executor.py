@@ -311,7 +311,7 @@ def run_shards(
         if executor.kind == "ray" and todo:
             from dolma_kit.executor_ray import run_ray
 
-            run_ray(fn, todo, results, advance, executor, num_cpus=cluster_cpus)
+            run_ray(fn, todo, results, advance, executor, num_cpus=cluster_cpus, live=console.is_terminal)
         elif processes == 1:
             for task in todo:
                 results[task.key] = run_one(fn, task, advance)

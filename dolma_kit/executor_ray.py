@@ -4,7 +4,8 @@ Each shard is one Ray task that calls `executor.run_one`, exactly as a local wor
 `.done` markers are the same files a local run writes (byte-identical), and a re-run after a killed driver
 skips the shards whose markers exist. The driver keeps what the local executor keeps: marker checks, the
 progress bar and the per-shard counts, which come back as the tasks' return values; documents and bytes read
-inside a running shard reach the bar through a small progress actor.
+inside a running shard reach the bar through a small progress actor (only when the bar is shown: on a
+terminal).
 
 Failures: a task that raises is retried (`max_retries`, with `retry_exceptions`) and so is one whose worker or
 node died, since those may be transient (a network error, a preempted machine). A `DolmaKitError` (bad input,
@@ -111,7 +112,7 @@ class Progress:
 
 
 def shard_task(
-    fn: ShardFn, task: ShardTask, progress: Any, run: str, cwd: str
+    fn: ShardFn, task: ShardTask, progress: Any | None, run: str, cwd: str
 ) -> tuple[ShardStats | None, DolmaKitError | None]:
     """The body of every Ray task: `run_one` in the driver's working directory (relative paths mean the same
     there on the driver's machine or a shared filesystem), with user errors returned, not raised (no retry)."""
@@ -122,7 +123,7 @@ def shard_task(
         progress.add.remote(run, docs, nbytes)
 
     try:
-        stats = run_one(fn, task, sink)
+        stats = run_one(fn, task, sink if progress is not None else None)
     except DolmaKitError as exc:
         return None, _portable(exc)
     stats._sink = None
@@ -146,10 +147,15 @@ def run_ray(
     config: ExecutorConfig,
     *,
     num_cpus: int,
+    live: bool = True,
 ) -> None:
-    """Run `todo` as Ray tasks (largest first), filling `results` and advancing the driver's progress bar."""
+    """Run `todo` as Ray tasks (largest first), filling `results` and advancing the driver's progress bar.
+
+    `live`: pass on progress from inside running shards (the bar is drawn); otherwise no actor is started and
+    the counts arrive as shards finish.
+    """
     ray = connect(config, num_cpus=num_cpus)
-    progress = _progress_actor(ray)
+    progress = _progress_actor(ray) if live else None
     run = uuid.uuid4().hex
     options: dict[str, Any] = {"num_cpus": 1, "max_retries": config.max_retries, "retry_exceptions": True}
     aws = storage.aws_environment()
@@ -164,6 +170,8 @@ def run_ray(
     finished = [0, 0]  # and those the finished shards counted
 
     def update() -> None:
+        if progress is None:
+            return
         docs, nbytes = ray.get(progress.take.remote(run))
         reported[0] += docs
         reported[1] += nbytes

@@ -25,8 +25,6 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlparse
 
-import smart_open
-
 from dolma_kit.errors import DolmaKitError
 
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
@@ -190,6 +188,8 @@ def exists(path: str) -> bool:
             return False
         return True
     if is_remote(path):
+        import smart_open  # lazily: it imports boto3 (~0.4 s a process), which local work never needs
+
         try:
             with smart_open.open(path, "rb", compression="disable", transport_params=_transport_params(path)):
                 return True
@@ -211,6 +211,8 @@ def remove(path: str) -> None:
 def open_raw(path: str) -> IO[bytes]:
     """Open a file for reading as raw bytes: no decompression (documents.py decodes, to report truncation)."""
     if is_remote(path):
+        import smart_open
+
         return smart_open.open(path, "rb", compression="disable", transport_params=_transport_params(path))
     return open(_local(path), "rb")
 
@@ -224,6 +226,8 @@ def read_text(path: str) -> str:
 def atomic_write(path: str) -> Iterator[IO[bytes]]:
     """A binary file handle whose content appears at `path` only if the block finishes without error."""
     if is_remote(path):
+        import smart_open
+
         with smart_open.open(
             path, "wb", compression="disable", transport_params=_transport_params(path)
         ) as fh:

@@ -6,6 +6,7 @@ start-up is the expensive part. Each test runs a stage both ways and compares th
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 # Before Ray's first import: a single-machine cluster whose every address is on loopback (see executor_ray).
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
@@ -90,7 +92,9 @@ def test_tag_on_ray_is_byte_identical_and_resumes(tmp_path: Path) -> None:
     redo = remote / "attributes" / "q" / "web" / "part-0000.jsonl.gz"
     redo.unlink()
     Path(f"{redo}.done").unlink()
-    again = tag(config(remote, executor=RAY))
+    shown = io.StringIO()  # a terminal: the bar is drawn, fed by the progress actor while shards run
+    again = tag(config(remote, executor=RAY), console=Console(file=shown, force_terminal=True, width=200))
+    assert "5 docs" in shown.getvalue() and "1/1 shards" in shown.getvalue()
     assert {s.shard: s.status for s in again.shards} == {
         "forum/part-0000.jsonl.gz": "skipped",
         "web/part-0000.jsonl.gz": "done",
@@ -201,3 +205,40 @@ def test_tag_on_s3_through_ray(s3_bucket: str, tmp_path: Path) -> None:  # noqa:
     assert len(attribute_keys) == 3 and all(f"{k}.done" in keys for k in attribute_keys)
     for key in attribute_keys:
         assert client.get_object(Bucket=bucket, Key=key)["Body"].read() == (local / key).read_bytes()
+
+
+def test_tokenize_on_ray_is_byte_identical(tokenized_demo: Path, tmp_path: Path) -> None:
+    from dolma_kit.tokenize import TokenizeConfig, tokenize
+    from tests.conftest import CORPUS, DEMO_TOKENIZER
+
+    out = tmp_path / "tokens"
+    result, manifest = tokenize(TokenizeConfig(documents=[str(CORPUS / "documents" / "*" / "*.jsonl")],
+                                               destination=str(out), tokenizer=str(DEMO_TOKENIZER), processes=2,
+                                               max_tokens_per_file=600, executor=RAY))  # fmt: skip
+    assert result.total.documents_in == 12 and len(manifest["parts"]) > 1
+    ours, reference = files(out), files(tokenized_demo)
+    plan = "_work/publish_plan.json"  # records the destination's absolute paths
+    assert ours.pop(plan).replace(str(out).encode(), b"") == reference.pop(plan).replace(
+        str(tokenized_demo).encode(), b""
+    )
+    assert ours == reference
+
+
+def test_cli_executor_options(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from dolma_kit.cli import app
+
+    write_corpus(tmp_path, ".jsonl.gz")
+    runner = CliRunner()
+    documents = f"{tmp_path}/documents/*/*.jsonl.gz"
+    result = runner.invoke(
+        app, ["dedup", "exact", "-d", documents, "-e", "x", "--key", "text", "--executor", "ray"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "done" in result.output and len(list(tmp_path.glob("attributes/x/*/*.jsonl.gz.done"))) == 3
+    result = runner.invoke(
+        app, ["tag", "-d", documents, "-e", "t", "-t", "char_length", "--executor", "spark"]
+    )
+    assert isinstance(result.exception, DolmaKitError)  # `main` prints it as `error: …`
+    assert str(result.exception) == "--executor 'spark': choose one of local, ray"

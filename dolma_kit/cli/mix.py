@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from dolma_kit.cli.options import Force, Processes, SkipBad
+from dolma_kit.cli.options import Executor, Force, Processes, RayAddress, SkipBad, executor_config
 
 
 def mix(
@@ -19,12 +19,15 @@ def mix(
         bool,
         typer.Option(help="Print the resolved (or translated) recipe and exit without reading documents."),
     ] = False,
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
 ) -> None:
     """Mix documents: join attributes, filter, mask spans, sample, reshard; a table of what each rule did."""
     from dolma_kit import mix as stage
     from dolma_kit import mix_report
     from dolma_kit.mix_recipe import load_recipe
 
+    run = executor_config(executor, ray_address)
     loaded = load_recipe(recipe)
     console = Console()
     if explain:
@@ -32,5 +35,5 @@ def mix(
         shards = {p.name: sum(t.key.startswith(p.name + "/") for t in tasks) for p in plans}
         console.print(mix_report.explain(loaded, plans, shards))
         return
-    result = stage.mix(loaded, processes=processes, force=force, skip_bad=skip_bad)
+    result = stage.mix(loaded, processes=processes, force=force, skip_bad=skip_bad, executor=run)
     console.print(mix_report.summary_table(result))

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dolma_kit.cli.options import Documents, Force, Processes, SkipBad
+from dolma_kit.cli.options import Documents, Executor, Force, Processes, RayAddress, SkipBad, executor_config
 
 
 def tokenize(
@@ -36,6 +36,8 @@ def tokenize(
     ] = None,
     skip_bad: SkipBad = False,
     force: Force = False,
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
 ) -> None:
     """Tokenize documents: EOS after each, shuffled within each file (seeded), parts identical for any -p."""
     from dolma_kit.executor import summary_table, write_summary
@@ -55,6 +57,7 @@ def tokenize(
         threads=threads,
         skip_bad=skip_bad,
         force=force,
+        executor=executor_config(executor, ray_address),
     )
     result, manifest = run_tokenize(config)
     write_summary(result, f"{destination.rstrip('/')}/tokenize_summary.json")
