@@ -123,7 +123,9 @@ def match_documents(texts: list[str], evals: EvalSet, ngram: int) -> list[Match]
         spans = paragraph_spans(text)
         normalized = [normalize_text(text[s:e]) for s, e in spans]
         para_spans.append(spans)
-        para_words += [len(n.split()) for n in normalized]
+        para_words += [
+            n.count(" ") + 1 if n else 0 for n in normalized
+        ]  # normalised: one space between words
         norms.append(" ".join(n for n in normalized if n))
     n_docs = len(texts)
     if n_docs == 0:

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dolma_kit.analysis.decontam import DecontamConfig, decontaminate, match_documents
-from dolma_kit.analysis.evalset import build_eval_set
+from dolma_kit.analysis.evalset import EvalSet, build_eval_set
 from dolma_kit.cli import app
 from dolma_kit.errors import DolmaKitError
 from tests.analysis.conftest import FORUM_LEAK, LEAK, SHORT_EVAL, Pipeline, read_jsonl
@@ -190,3 +190,16 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     assert report["ngram"] == 10 and [leak["id"] for leak in report["per_source"]["a"]["leaks"]] == ["a1"]
     schema = json.loads((tmp_path / "corpus/attributes/cli/attributes_schema.json").read_text())
     assert "cli__decontam__contaminated_paragraph" in schema["decontam"]["attributes"]
+
+
+def test_lookup_equals_isin() -> None:
+    """The bitmap pre-filter never loses a hit: lookup agrees with np.isin, and indices point at the gram."""
+    rng = np.random.default_rng(0)
+    hashes = np.unique(rng.integers(0, 2**63, 5000, dtype=np.int64).astype(np.uint64) * np.uint64(2))
+    evals = EvalSet(hashes, np.zeros(len(hashes), dtype=np.uint16), [13], ["e"], [])
+    queries = np.concatenate([rng.integers(0, 2**63, 50_000, dtype=np.int64).astype(np.uint64), hashes[::7]])
+    hit, idx = evals.lookup(queries)
+    assert np.array_equal(hit, np.isin(queries, hashes)) and hit.sum() >= len(hashes[::7])
+    assert np.array_equal(evals.hashes[idx], queries[hit])
+    empty = EvalSet(np.zeros(0, np.uint64), np.zeros(0, np.uint16), [13], [], [])
+    assert not empty.lookup(queries)[0].any()
