@@ -375,7 +375,6 @@ def mix_shard(task: ShardTask, stats: ShardStats, *, plans: tuple[StreamPlan, ..
                         for span in attrs.get(name) or ():
                             if span[2] >= min_score:
                                 edits.append((int(span[0]), int(span[1]), replacement, index))
-                                replaced[index] += 1
                     if edits:
                         try:
                             obj["text"] = apply(obj["text"], edits)
@@ -385,6 +384,8 @@ def mix_shard(task: ShardTask, stats: ShardStats, *, plans: tuple[StreamPlan, ..
                         if not obj["text"].strip():
                             stats.remove(EMPTY)
                             continue
+                        for edit in edits:  # counted for kept documents only
+                            replaced[edit[3]] += 1
                 stats.keep()
                 writer.write(raw if raw is not None else dumps(obj).encode("utf-8"), obj, copies)
             for path, lines in zip(attr_files, attr_lines, strict=True):
