@@ -224,3 +224,37 @@ def test_misaligned_attributes_are_an_error(pipeline: Pipeline, tmp_path: Path) 
     wiki.write_text("".join(wiki.read_text().splitlines(keepends=True)[:-1]))  # drop the last line
     with pytest.raises(DolmaKitError, match="no line where"):
         collect_stats(StatsConfig(root=str(root), processes=1))
+
+
+def test_tokens_from_a_tokenized_folder(corpus: Path, tokenized_demo: Path, tmp_path: Path) -> None:
+    manifest = json.loads((tokenized_demo / "manifest.json").read_text())
+    data = collect_stats(
+        StatsConfig(root=str(corpus), tokenized=str(tokenized_demo), output=str(tmp_path / "o"), processes=1)
+    ).data
+    assert data["tokens"]["from"] == "tokenized manifest" and data["tokens"]["total"] == manifest["tokens"]
+    for source, counts in manifest["per_source"].items():
+        assert data["sources"][source]["tokens"] == counts["tokens"]
+    (row,) = [r for r in data["stages"] if r["stage"] == "tokenize"]
+    assert (row["documents_in"], row["kept"], row["balanced"]) == (12, manifest["documents"], True)
+
+
+def test_skip_bad_keeps_attributes_aligned(tmp_path: Path) -> None:
+    from dolma_kit.tag import TagConfig, tag
+    from tests.conftest import write_lines
+
+    rows = [
+        {"id": "a", "text": "mail me at a@b.org"},
+        b"{broken",
+        {"id": "c", "text": "call 555 201 3344 now"},
+    ]
+    write_lines(tmp_path / "documents" / "web" / "p.jsonl", rows)
+    tag(
+        TagConfig(documents=[str(tmp_path / "documents/*/*")], experiment="t", taggers=["pii"], skip_bad=True)
+    )
+    with pytest.raises(DolmaKitError, match=r"p\.jsonl:2"):
+        collect_stats(StatsConfig(root=str(tmp_path), processes=1))
+    web = collect_stats(StatsConfig(root=str(tmp_path), processes=1, skip_bad=True, force=True)).data[
+        "sources"
+    ]["web"]
+    assert (web["documents"], web["rejected"], web["pii_checked"]) == (2, 1, 2)
+    assert web["pii"]["email_address"] == {"spans": 1, "documents": 1}
