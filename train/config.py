@@ -54,6 +54,9 @@ class TrainerConfig:
     """auto (cuda when available), cpu or cuda."""
     precision: str = "auto"
     """auto (bf16 on cuda, fp32 on cpu), bf16 (bf16 compute, fp32 master weights and reductions) or fp32."""
+    cpu_threads: int | None = None
+    """torch intra-op threads per process on CPU; None: torch's default (all cores; torchrun sets 1 per rank).
+    On shared, busy cores 1 is often several times faster than oversubscribed threads."""
     compile: bool = False
     """torch.compile each block (GPU runs)."""
     peak_flops: float | None = None

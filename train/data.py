@@ -6,7 +6,7 @@ of dir 0 part 0, then dir 0 part 1, …, then dir 1. Tokens are read through rea
 
 The order (`data_order.npy` in the run) is fixed by the config and seed alone, never by the world size:
 - the held-out split is a seeded choice (PCG64([eval_seed, 1])) of `eval_fraction` of all instances, removed
-  from training (`eval_instances.npy` beside the order);
+  from training (`eval_instances.npy` beside the order, in the drawn order that evaluation reads);
 - an *epoch* is the list of training instance ids (with a mixture, resampled as below), and epoch e is
   permuted with PCG64(seed + e), as OLMo's `global_indices`; epochs are concatenated until
   max_steps × global_batch instances, stored as uint32 (uint64 past 2³² instances);
@@ -174,7 +174,9 @@ class TokenDataset:
 
     # --- held-out split and order --------------------------------------------------------------------
     def eval_instances(self) -> np.ndarray:
-        """The held-out instance ids, sorted (a function of the data and data.eval_seed only)."""
+        """The held-out instance ids (a function of the data and data.eval_seed only), in the random order they
+        were drawn: evaluation reads a prefix of this list, so any prefix is a uniform sample of the split
+        (a sorted list would evaluate the first parts, i.e. the first sources, only)."""
         n = self.num_instances
         k = 0 if self.cfg.eval_fraction == 0 else max(1, round(self.cfg.eval_fraction * n))
         if k >= n:
@@ -182,7 +184,7 @@ class TokenDataset:
                 f"data.eval_fraction={self.cfg.eval_fraction} leaves no training instance out of {n}; lower it"
             )
         rng = np.random.Generator(np.random.PCG64([self.cfg.eval_seed, 1]))
-        return np.sort(rng.choice(n, size=k, replace=False)).astype(np.int64)
+        return rng.choice(n, size=k, replace=False).astype(np.int64)
 
     def epoch_instances(self, seed: int) -> np.ndarray:
         """The training instance ids of one epoch, before permutation (mixture applied)."""

@@ -63,6 +63,8 @@ class Trainer:
                 f"trainer.micro_batch={tc.micro_batch}"
             )
         self.per_rank = tc.global_batch // W
+        if tc.cpu_threads is not None and self.dist.device.type == "cpu":
+            torch.set_num_threads(tc.cpu_threads)
         self.bf16 = tc.precision == "bf16" or (tc.precision == "auto" and self.dist.device.type == "cuda")
         if self.bf16 and self.dist.device.type != "cuda":
             raise ConfigError("trainer.precision=bf16 is for GPU runs; CPU runs train in fp32")

@@ -41,7 +41,8 @@ def test_instances_and_token_sources_match_the_provenance_index(tokenized_demo: 
 def test_order_is_seeded_pcg64_over_training_instances(tokenized_demo: Path) -> None:
     data = dataset(tokenized_demo, eval_fraction=0.1)
     held = data.eval_instances()
-    assert len(held) == round(0.1 * data.num_instances) and np.array_equal(held, np.unique(held))
+    assert len(held) == round(0.1 * data.num_instances) == len(np.unique(held))
+    assert not np.array_equal(held, np.sort(held))  # drawn order: every prefix is a uniform sample
     train = np.setdiff1d(np.arange(data.num_instances), held)
     n = 3 * len(train) + 5  # three epochs and a bit
     order = data.data_order(seed=7, num_instances=n)
