@@ -68,3 +68,16 @@ def test_mixture_is_realised_by_tokens(tokenized_demo: Path) -> None:
     assert "forum" not in names
     with pytest.raises(Exception, match="unknown source 'news'"):
         dataset(tokenized_demo, mixture={"news": 1.0}).epoch_instances(seed=0)
+
+
+def test_several_directories_concatenate_and_merge_sources(tokenized_demo: Path, tmp_path: Path) -> None:
+    import shutil
+
+    other = shutil.copytree(tokenized_demo, tmp_path / "copy")
+    one = dataset(tokenized_demo)
+    two = DataConfig(paths=[str(tokenized_demo), str(other)], seq_len=32).build()
+    assert two.num_instances == 2 * one.num_instances and two.sources == one.sources
+    ids = np.arange(one.num_instances)
+    a, b = two.batch(ids), two.batch(ids + one.num_instances)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert two.part_name(len(one.parts)).startswith(str(other))
