@@ -27,7 +27,7 @@ def make(root: Path) -> Path:
         rows = []
         for i, d in enumerate(docs):
             at = d["text"].index("x")
-            rows.append({"k__t__keep": whole(d["text"], float(i % 3 != 0)), "k__t__email": [[at, at + len(d["id"]) + 13, 1.0]]})  # fmt: skip
+            rows.append({"k__t__keep": whole(d["text"], float(i % 3 != 0)), "k__t__email": [[at, at + len(f"x{i}@example.org"), 1.0]]})  # fmt: skip
         write_source(root, "web", docs, {"k": rows}, shard=f"part-{shard:04d}")
     write_schema(root, "k", ["k__t__keep", "k__t__email"])
     text = f"""
