@@ -7,7 +7,21 @@ import sys
 import typer
 from rich.console import Console
 
-from dolma_kit.cli import dedup, list_taggers, tag, train_classifier
+from dolma_kit.cli import (
+    decontaminate,
+    dedup,
+    list_taggers,
+    mix,
+    provenance,
+    run,
+    stats,
+    tag,
+    tokenize,
+    trace,
+    train,
+    train_classifier,
+    train_tokenizer,
+)
 from dolma_kit.cli.variadic import VariadicGroup
 from dolma_kit.errors import DolmaKitError
 
@@ -22,6 +36,16 @@ app.command("tag")(tag.tag)
 app.command("list")(list_taggers.list_taggers)
 app.command("train-classifier")(train_classifier.train_classifier)
 app.add_typer(dedup.app, name="dedup")
+app.command("train", context_settings=train.CONTEXT)(train.train)
+app.command("trace")(trace.trace)
+app.command("mix")(mix.mix)
+app.command("tokenize")(tokenize.tokenize)
+app.command("train-tokenizer")(train_tokenizer.train_tokenizer)
+app.command("provenance")(provenance.provenance)
+app.command("stats")(stats.stats)
+app.command("decontaminate")(decontaminate.decontaminate)
+app.command("run", context_settings=run.CONTEXT)(run.run)
+app.command("demo-corpus")(run.demo_corpus)
 
 err_console = Console(stderr=True)
 
