@@ -203,3 +203,35 @@ def test_lookup_equals_isin() -> None:
     assert np.array_equal(evals.hashes[idx], queries[hit])
     empty = EvalSet(np.zeros(0, np.uint64), np.zeros(0, np.uint16), [13], [], [])
     assert not empty.lookup(queries)[0].any()
+
+
+def test_whole_text_normalisation_equals_per_paragraph() -> None:
+    """normalize_paragraphs (one pass over the text) gives what normalize_text gives paragraph by paragraph."""
+    import random
+
+    from dolma_kit.analysis.decontam import normalize_paragraphs
+    from dolma_kit.dedup.normalize import normalize_text
+    from dolma_kit.text import paragraph_spans
+
+    rng = random.Random(0)
+    alphabet = [
+        10,
+        10,
+        13,
+        0x85,
+        0x2028,
+        0x3000,
+        0x301,
+        0xFB01,
+        0x1E9B,
+        0x323,
+        0x2126,
+    ]  # breaks, marks, ligatures
+    texts = ["a\r\nb  \n\n\u3000\nÉcole ﬁnal\u00a0x\n\t\n\u2028y\n…!", "ﬀ\u0301\nx\u0301", "\n\n", ""]
+    for _ in range(500):
+        texts.append(
+            "".join(chr(rng.choice([*alphabet, rng.randint(32, 0x2FFF)])) for _ in range(rng.randint(0, 60)))
+        )
+    for text in texts:
+        spans = paragraph_spans(text)
+        assert normalize_paragraphs(text, spans) == [normalize_text(text[s:e]) for s, e in spans], repr(text)
