@@ -56,22 +56,34 @@ def train(
 
 
 def _print_dry_run(cfg) -> None:  # cfg: train.config.TrainConfig
+    """The resolved config, the model size and the schedule; then the data is opened and checked (missing
+    directories, seq_len too large, EOS) and its instances and sources are printed. Writes nothing."""
     import yaml
     from rich.syntax import Syntax
 
     console = Console()
-    data = cfg.data.build()  # validates the data: missing dirs, seq_len too large, EOS
+    tc = cfg.trainer
+    tokens = tc.max_steps * tc.global_batch * cfg.data.seq_len
+    console.print(Syntax(yaml.safe_dump(cfg.to_dict(), sort_keys=False), "yaml"))
+    console.print(
+        f"schedule: {tc.max_steps:,} steps × {tc.global_batch} instances = {tokens:,} tokens → {tc.run_dir}"
+    )
+    if cfg.model.vocab_size is not None:
+        _print_model(console, cfg.model)
+    data = cfg.data.build()
     if cfg.model.vocab_size is None:
         cfg.model.vocab_size = data.vocab_size
-    console.print(Syntax(yaml.safe_dump(cfg.to_dict(), sort_keys=False), "yaml"))
+        _print_model(console, cfg.model)
     n_eval = len(data.eval_instances())
-    tc = cfg.trainer
+    epochs = tc.max_steps * tc.global_batch / max(1, data.num_instances - n_eval)
     console.print(
-        f"model: {cfg.model.num_params():,} parameters (vocab {cfg.model.vocab_size:,} → "
-        f"{cfg.model.padded_vocab_size:,}, SwiGLU hidden {cfg.model.hidden:,})\n"
         f"data: {data.num_instances:,} instances of {cfg.data.seq_len} tokens ({n_eval:,} held out), "
-        f"sources {data.sources}\n"
-        f"schedule: {tc.max_steps:,} steps × {tc.global_batch} instances = "
-        f"{tc.max_steps * tc.global_batch * cfg.data.seq_len:,} tokens "
-        f"({tc.max_steps * tc.global_batch / max(1, data.num_instances - n_eval):.2f} epochs) → {tc.run_dir}"
+        f"sources {data.sources}; the schedule is {epochs:.2f} epochs"
+    )
+
+
+def _print_model(console: Console, model) -> None:  # model: train.model.ModelConfig
+    console.print(
+        f"model: {model.num_params():,} parameters (vocab {model.vocab_size:,} → "
+        f"{model.padded_vocab_size:,}, SwiGLU hidden {model.hidden:,})"
     )
