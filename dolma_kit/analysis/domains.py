@@ -125,12 +125,12 @@ class DomainCounter:
         return sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
 
     def to_json(self, limit: int | None = None) -> dict[str, Any]:
-        """The counts (all, or the top `limit`), the error bound and whether counts are approximate."""
+        """The counts (all, or the top `limit`: `distinct` still counts all), the error bound, and whether
+        pruning made counts approximate (listing only the top is not an approximation)."""
         items = self.top(limit) if limit is not None else sorted(self.counts.items())
-        approximate = self.approximate or (limit is not None and len(self.counts) > limit)
         return {
             "counts": dict(items),
             "distinct": len(self.counts),
             "error_bound": self.error_bound,
-            "approximate": approximate,
+            "approximate": self.approximate,
         }

@@ -198,7 +198,7 @@ def domains(data: dict[str, Any]) -> str:
     rows = [[i + 1, d, n, pct(n, tot["with_url"])] for i, (d, n) in enumerate(items)]
     note = (
         f"{num(tot['with_url'])} of {num(tot['documents'])} documents have a URL; "
-        f"{num(dom['distinct'])} distinct registered domains counted."
+        f"{num(dom['distinct'])} distinct registered domains counted, the top {num(len(items))} listed."
     )
     if dom["approximate"]:
         note += (

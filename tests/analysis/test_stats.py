@@ -186,6 +186,8 @@ def test_domain_counter_bound() -> None:
     merged.merge(exact.to_json())
     merged.merge(exact)
     assert merged.counts == {"a.com": 6, "b.com": 2} and not merged.approximate
+    listed = merged.to_json(limit=1)
+    assert listed["counts"] == {"a.com": 6} and listed["distinct"] == 2 and not listed["approximate"]
 
 
 def test_rerun_reuses_partials_and_recounts_changed_shards(pipeline: Pipeline, tmp_path: Path) -> None:
