@@ -81,3 +81,47 @@ def test_causal_and_rope_relative() -> None:
     qs = apply_rope(q.expand(1, 1, 12, 8), cos, sin)[0, 0]
     ks = apply_rope(k.expand(1, 1, 12, 8), cos, sin)[0, 0]
     torch.testing.assert_close(qs[5] @ ks[2], qs[9] @ ks[6])
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_logits_equal_hf_olmo_for_causal_lm(tied: bool) -> None:
+    """Parity with HF `OlmoForCausalLM` (runs where transformers is installed; it is not a dependency):
+    q, k, v are att_proj's thirds; up and gate are ff_proj's halves in that order (OLMo's conversion)."""
+    transformers = pytest.importorskip("transformers")
+    cfg = ModelConfig(d_model=64, n_layers=3, n_heads=4, vocab_size=300, mlp_hidden=192, weight_tying=tied)
+    ours = cfg.build()
+    ours.init_weights(0)
+    hf_cfg = transformers.OlmoConfig(
+        vocab_size=cfg.padded_vocab_size,
+        hidden_size=64,
+        intermediate_size=192,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        rope_theta=10_000.0,
+        attention_bias=False,
+        clip_qkv=None,
+        tie_word_embeddings=tied,
+        hidden_act="silu",
+    )
+    hf = transformers.OlmoForCausalLM(hf_cfg)
+    sd = {"model.embed_tokens.weight": ours.wte.weight}
+    for i, b in enumerate(ours.blocks):
+        p = f"model.layers.{i}."
+        q, k, v = b.attn.att_proj.weight.chunk(3, 0)
+        up, gate = b.mlp.ff_proj.weight.chunk(2, 0)
+        sd |= {
+            p + "self_attn.q_proj.weight": q,
+            p + "self_attn.k_proj.weight": k,
+            p + "self_attn.v_proj.weight": v,
+        }
+        sd |= {
+            p + "self_attn.o_proj.weight": b.attn.attn_out.weight,
+            p + "mlp.down_proj.weight": b.mlp.ff_out.weight,
+        }
+        sd |= {p + "mlp.up_proj.weight": up, p + "mlp.gate_proj.weight": gate}
+    sd["lm_head.weight"] = ours.wte.weight if tied else ours.lm_head.weight
+    hf.load_state_dict({k: v.detach().clone() for k, v in sd.items()}, strict=True)
+    idx = torch.randint(0, 300, (2, 40))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(idx), hf.eval()(idx).logits, rtol=1e-5, atol=1e-5)
