@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dolma_kit.cli.options import Documents, Executor, Force, Processes, RayAddress, SkipBad, executor_config
+from dolma_kit.cli.options import Documents, Executor, Force, RayAddress, SkipBad, executor_config
 
 
 def tokenize(
@@ -20,7 +20,10 @@ def tokenize(
         str, typer.Option(help="tokenizer.json path, or `gpt2` (GPT-2's vocabulary, shipped, offline).")
     ],
     dtype: Annotated[str, typer.Option(help="uint16, uint32, or auto (uint16 when every id fits).")] = "auto",
-    processes: Processes = None,
+    processes: Annotated[
+        int | None,
+        typer.Option("--processes", "-p", help="Worker processes (default: one per 8 cores; see --threads)."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the within-file document shuffle.")] = 0,
     max_tokens_per_file: Annotated[
         int, typer.Option(help="Roll to a new part past this many tokens (whole documents).")
