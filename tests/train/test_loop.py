@@ -85,7 +85,6 @@ def test_two_gloo_ranks_train_and_loss_falls(tokenized_demo: Path, tmp_path: Pat
 
 
 def test_stopped_and_resumed_run_repeats_losses_exactly(tiny_config, tmp_path: Path) -> None:
-    torch.set_num_threads(1)
     Trainer(tiny_config(run="straight")).fit()
     # the second run stops after step 6 (checkpoints at 4 and 6); then we make checkpoint 6 look like a kill
     # mid-write (no completion marker), so the resume starts from step 4 with metrics up to 6 to cut back
