@@ -20,6 +20,7 @@ import json
 import random
 import shutil
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -96,7 +97,10 @@ def main() -> None:
     p.add_argument("--shards", type=int, default=8)
     p.add_argument("--processes", type=int, default=2)
     p.add_argument("--scale", action="store_true", help="also run stats on a 10x corpus (memory flatness)")
+    p.add_argument("--quick", action="store_true", help="2,000 documents: checks the plumbing")
     args = p.parse_args()
+    if args.quick:
+        args.docs = 2_000
     work = ROOT / "bench" / "out" / f"analysis-{args.docs}d"
     root, eval_file, leaked = prepare(args.docs, args.shards, work, args.processes)
     documents = args.docs + 1000
@@ -154,6 +158,11 @@ def main() -> None:
         f"false positives {len(flagged - leaked)} of {documents - len(leaked):,} clean documents"
     )
     print(f"report: {work / 'report' / 'report.html'}")
+    results = ROOT / "bench" / "out" / "results" / f"analysis-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    results.parent.mkdir(parents=True, exist_ok=True)
+    leaks = {"planted": len(leaked), "found": found, "false_positives": len(flagged - leaked)}
+    results.write_text(json.dumps({"args": vars(args), "rows": rows, "leaks": leaks}, indent=1) + "\n")
+    print(f"results: {results}")
 
 
 if __name__ == "__main__":
