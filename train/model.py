@@ -221,4 +221,5 @@ class Transformer(nn.Module):
             else:
                 from torch.distributed.tensor import distribute_tensor
 
-                param.copy_(distribute_tensor(full, param.device_mesh, param.placements))
+                # every rank drew the same full tensor: keep the local shard, no scatter needed
+                param.copy_(distribute_tensor(full, param.device_mesh, param.placements, src_data_rank=None))
