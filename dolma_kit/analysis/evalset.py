@@ -27,7 +27,7 @@ from dolma_kit import storage
 from dolma_kit.dedup.minhash import shingle_hashes
 from dolma_kit.dedup.normalize import normalize_text
 from dolma_kit.documents import compression_of, iter_raw_lines, parse_json_line
-from dolma_kit.errors import DolmaKitError
+from dolma_kit.errors import BadRecordError, DolmaKitError
 
 _BATCH_CHARS = 1 << 20
 
@@ -72,13 +72,21 @@ def iter_eval_texts(path: str, field: str) -> Iterator[str]:
             for batch in pf.iter_batches(batch_size=4096, columns=[field]):
                 yield from (t for t in batch.column(0).to_pylist() if isinstance(t, str))
         return
-    for line_no, raw_line in iter_raw_lines(path):
-        value = _field(parse_json_line(path, line_no, raw_line), field)
-        if not isinstance(value, str):
-            raise DolmaKitError(
-                f"{path}:{line_no}: no string field {field!r}; pick the text field with --eval-field"
-            )
-        yield value
+    try:
+        for line_no, raw_line in iter_raw_lines(path):
+            value = _field(parse_json_line(path, line_no, raw_line), field)
+            if not isinstance(value, str):
+                raise DolmaKitError(
+                    f"{path}:{line_no}: no string field {field!r}; pick the text field with --eval-field"
+                )
+            yield value
+    except (
+        BadRecordError
+    ) as exc:  # its message suggests --skip-bad, which is for documents, not evaluation data
+        where = f"{exc.path}:{exc.line}" if exc.line else exc.path
+        raise DolmaKitError(
+            f"{where}: {exc.reason} (evaluation files: JSON Lines, parquet or .txt)"
+        ) from None
 
 
 @dataclass(slots=True)

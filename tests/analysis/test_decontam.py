@@ -106,6 +106,13 @@ def test_eval_formats_and_file_attribution(tmp_path: Path) -> None:
     )
     assert txt_result.report["eval_files"][0]["texts"] == 2  # blank-line separated blocks
     assert [leak["id"] for leak in txt_result.report["per_source"]["s"]["leaks"]] == ["1"]
+    (tmp_path / "array.json").write_text(json.dumps([{"text": LEAK}], indent=1))
+    with pytest.raises(
+        DolmaKitError, match=r"array\.json:1: malformed JSON.*JSON Lines, parquet or \.txt\)$"
+    ):
+        decontaminate(
+            DecontamConfig(eval=[str(tmp_path / "array.json")], documents=[str(docs)], experiment="j")
+        )
     with pytest.raises(DolmaKitError, match="no column 'text'"):
         decontaminate(
             DecontamConfig(eval=[str(tmp_path / "c.parquet")], documents=[str(docs)], experiment="p")
