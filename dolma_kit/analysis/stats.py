@@ -147,8 +147,8 @@ def plan(config: StatsConfig, exps: list[str]) -> list[ShardTask]:
     for info in document_shards(config.root):
         _, rel = attribute_root_and_relative(info.path, info.base, "stats", config.out)
         paths = [info.path] + [attribute_path(config.root, exp, info) for exp in exps]
-        key = f"{rel}.{_fingerprint(settings, paths)}.json"
-        output = storage.join(config.out, "_work", "shards", key)
+        key = f"{rel}.json"  # the fingerprint names the folder, so tables show `<source>/<shard>.json`
+        output = storage.join(config.out, "_work", "shards", _fingerprint(settings, paths), key)
         tasks.append(ShardTask(key=key, input=info.path, output=output, size=info.size))
     return tasks
 
@@ -287,11 +287,13 @@ def _remove_stale_partials(out: str, tasks: list[ShardTask]) -> None:
     if storage.is_remote(work) or not os.path.isdir(work):
         return
     keep = {t.output for t in tasks} | {t.marker for t in tasks}
-    for dirpath, _, files in os.walk(work):
+    for dirpath, _, files in os.walk(work, topdown=False):
         for name in files:
             path = os.path.join(dirpath, name)
             if path not in keep and not name.startswith("."):
                 os.remove(path)
+        if dirpath != work and not os.listdir(dirpath):
+            os.rmdir(dirpath)
 
 
 def collect_stats(config: StatsConfig, **run_options: Any) -> CorpusStats:

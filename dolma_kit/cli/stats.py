@@ -49,6 +49,7 @@ def stats(
     """Documents, bytes, tokens, lengths, languages, domains, duplicates, PII and what each stage removed."""
     from dolma_kit.analysis.report import build_report
     from dolma_kit.analysis.stats import StatsConfig
+    from dolma_kit.executor import summary_table
 
     config = StatsConfig(
         root=root,
@@ -65,7 +66,9 @@ def stats(
     )
     report = build_report(config)
     total = report.data["total"]
-    Console().print(
+    console = Console()
+    console.print(summary_table(report.stats.run))
+    console.print(
         f"{total['documents']:,} documents, {total['bytes']:,} bytes in {len(report.data['sources'])} sources"
         f" ({report.data['shards']} shards)\nstats:  {report.stats_path}\nreport: {report.html_path}",
         highlight=False,
