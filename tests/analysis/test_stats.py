@@ -260,3 +260,17 @@ def test_skip_bad_keeps_attributes_aligned(tmp_path: Path) -> None:
     ]["web"]
     assert (web["documents"], web["rejected"], web["pii_checked"]) == (2, 1, 2)
     assert web["pii"]["email_address"] == {"spans": 1, "documents": 1}
+
+
+@pytest.mark.parametrize("suffix", [".jsonl.zst", ".parquet"])
+def test_any_document_format(tmp_path: Path, suffix: str) -> None:
+    from dolma_kit.tag import TagConfig, tag
+    from tests.conftest import corpus_documents, write_corpus
+
+    root = write_corpus(tmp_path, suffix)
+    tag(TagConfig(documents=[str(root / "documents/*/*")], experiment="t", taggers=["pii"], processes=1))
+    data = collect_stats(StatsConfig(root=str(root), processes=1)).data
+    for source, docs in corpus_documents().items():
+        assert data["sources"][source]["documents"] == len(docs)
+        assert data["sources"][source]["bytes"] == sum(len(d.text.encode()) for d in docs)
+    assert data["total"]["pii"]["email_address"]["spans"] == 3 and data["experiments_read"] == ["t"]
