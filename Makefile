@@ -30,7 +30,7 @@ demo: $(STAMP)
 
 # Benchmarks against the peers (Dolma 1.2.1, datatrove 0.10.1, datasketch); each prints its table and saves
 # JSON under bench/out/results/. `make bench BENCH=dedup` runs one.
-BENCH ?= tag dedup
+BENCH ?= tag dedup mix_tokenize analysis
 bench: $(STAMP)
 	for b in $(BENCH); do $(PY) bench/$$b.py || exit 1; done
 
