@@ -1,7 +1,9 @@
-"""`make demo`: tag the bundled demo shards with every built-in tagger and print what came out.
+"""The quick tag-only demo: tag the bundled demo shards with every built-in tagger and print what came out.
 
-Until the full pipeline exists this is the first thing a new user runs: it shows the attribute layout, the
-summary table, and one document's attributes, on shards that ship with the project (`demo/documents/`).
+`python -m dolma_kit.demo work/demo` shows the attribute layout, the summary table and one document's
+attributes on the twelve shards that ship with the project (`demo/documents/`, also the test fixture corpus);
+`mixers/demo.yaml` mixes its output. `make demo` runs the whole chain instead (`pipelines/demo.yaml`, on a
+generated corpus: docs/demo.md).
 """
 
 from __future__ import annotations

@@ -221,7 +221,8 @@ def stage_status(pipe: Pipeline, stage: Stage) -> Status:
         if running.get("digest") != stage.digest:
             return Status("changed", True, True)
         return Status("resume", True, bool(running.get("forced")))
-    return Status("pending", True, False)
+    # never started here: any shard markers in its output folders are another run's, not to be trusted
+    return Status("pending", True, True)
 
 
 def plan(pipe: Pipeline, *, force: bool = False, start: str | None = None) -> list[tuple[Stage, Status]]:
@@ -257,7 +258,8 @@ def plan_table(pipe: Pipeline, planned: list[tuple[Stage, Status]]) -> Table:
     for i, (stage, status) in enumerate(planned, 1):
         lines = [f"{k} = {_short(v)}" for k, v in stage.given.items()]
         style = "green" if not status.run else ("yellow" if status.force else "cyan")
-        label = status.state if not status.run else f"{status.state} → run" + (" (force)" * status.force)
+        forced = status.force and status.state != "pending"
+        label = status.state if not status.run else f"{status.state} → run" + (" (force)" * forced)
         table.add_row(str(i), stage.name, stage.command.name, "\n".join(lines), f"[{style}]{label}[/]")
     return table
 

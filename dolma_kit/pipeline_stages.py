@@ -190,7 +190,14 @@ def _run_minhash(config: Any, force: bool, console: Console) -> Outcome:
     console.print(summary_table(step))
     extra: dict[str, Any] = {"experiment": config.experiment}
     if result.report:
-        extra.update({k: result.report[k] for k in ("clusters", "duplicates") if k in result.report})
+        total = result.report.get("total") or {}
+        extra.update(
+            {
+                k: total[k]
+                for k in ("clusters", "documents_in_clusters", "candidates", "verified")
+                if k in total
+            }
+        )
     return Outcome(counts_of(step), extra)
 
 

@@ -38,6 +38,8 @@ def run(
     pipe = load_pipeline(pipeline, overrides_from_args(list(ctx.args)), processes=processes)
     planned = plan(pipe, force=force, start=from_stage)
     console = Console()
+    if not console.is_terminal:  # logs (`make demo > log`): wide enough that the tables stay one line a row
+        console = Console(width=140)
     if dry_run:
         console.print(plan_table(pipe, planned))
         return

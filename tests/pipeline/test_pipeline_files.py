@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 from pathlib import Path
 
 import pytest
 
 from dolma_kit.demo_corpus import DemoCorpusConfig, write_corpus
+from dolma_kit.documents import read_documents
 from dolma_kit.pipeline import load_pipeline, plan
 from dolma_kit.pipeline_config import PipelineError
 from tests.pipeline.conftest import DEMO, SMALL, run_cli
@@ -110,3 +113,27 @@ def test_demo_corpus_is_deterministic(tmp_path: Path) -> None:
     smaller = write_corpus(DemoCorpusConfig(output=str(tmp_path / "a"), docs=40, shard_docs=30))
     on_disk = sorted(str(p.relative_to(tmp_path / "a")) for p in (tmp_path / "a" / "documents").glob("*/*"))
     assert on_disk == sorted(smaller["shards"])  # no stale shards of the larger corpus left behind
+
+
+def test_a_stage_never_started_here_ignores_foreign_shard_markers(tmp_path: Path) -> None:
+    """Shard markers left by another run (no stage marker) are not trusted: the stage runs forced."""
+    work = tmp_path / "w"
+    path = write(tmp_path, TWO_STAGES.format(work=work, extra=""))
+    assert run_cli(["run", str(path), "-p", "1"]).exit_code == 0
+    for marker in (work / "_pipeline").iterdir():
+        marker.unlink()
+    assert run_cli(["run", str(path), "-p", "1", "--corpus.seed=7"]).exit_code == 0
+    docs = [d.id for p in sorted((work / "documents").glob("*/*.jsonl.gz")) for d in read_documents(str(p))]
+    ids = []
+    for p in sorted((work / "attributes" / "e").glob("*/*.jsonl.gz")):
+        with gzip.open(p, "rt") as fh:
+            ids += [json.loads(line)["id"] for line in fh]
+    assert ids == docs
+    texts = [
+        d.text for p in sorted((work / "documents").glob("*/*.jsonl.gz")) for d in read_documents(str(p))
+    ]
+    lengths = []
+    for p in sorted((work / "attributes" / "e").glob("*/*.jsonl.gz")):
+        with gzip.open(p, "rt") as fh:
+            lengths += [json.loads(line)["attributes"]["e__char_length__length"][0][2] for line in fh]
+    assert lengths == [len(t) for t in texts]  # attributes of the new documents, not the old ones
