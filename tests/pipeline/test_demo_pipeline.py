@@ -114,6 +114,13 @@ def test_rerun_skips_finished_stages_and_a_change_reruns_from_there(demo_run: tu
     assert statuses.pop("report") == "ran (changed)"
     assert set(statuses.values()) == {"skipped (done)"}
     assert {p: p.stat().st_mtime_ns for p in tokens} == before
+    data = {p: p.read_bytes() for p in tokens}
+    run_demo(work, "--from", "tokenize")  # forced from there on: same bytes again, earlier stages untouched
+    statuses = {r["stage"]: r["status"] for r in summary(work)["stages"]}
+    assert [statuses.pop(s) for s in ("tokenize", "train", "report")] == ["ran (forced)"] * 3
+    assert set(statuses.values()) == {"skipped (done)"}
+    assert {p: p.read_bytes() for p in tokens} == data
+    assert {p: p.stat().st_mtime_ns for p in tokens} != before
 
 
 def test_planted_problems_are_found(demo_run: tuple[Path, str]) -> None:
