@@ -175,7 +175,7 @@ def bench_mix(args: argparse.Namespace, out: Path, report: dict[str, Any]) -> No
         "CPU s",
         "peak PSS",
         "docs out",
-        "MB out",
+        "MB text out",
         "other CPU s",
     ):
         table.add_column(col, justify="left" if col == "run" else "right")
