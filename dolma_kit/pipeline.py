@@ -40,6 +40,7 @@ from rich.table import Table
 
 from dolma_kit import storage
 from dolma_kit.errors import DolmaKitError
+from dolma_kit.executor import MARKER_SUFFIX
 from dolma_kit.mix_recipe import at, load_yaml
 from dolma_kit.pipeline_commands import COMMANDS, find_command
 from dolma_kit.pipeline_config import PipelineError, location, normalise_key, substitute
@@ -221,8 +222,8 @@ def stage_status(pipe: Pipeline, stage: Stage) -> Status:
         if running.get("digest") != stage.digest:
             return Status("changed", True, True)
         return Status("resume", True, bool(running.get("forced")))
-    # never started here: any shard markers in its output folders are another run's, not to be trusted
-    return Status("pending", True, True)
+    # never started here: what its output folders hold is another run's (cleared first, see `reset_stage`)
+    return Status("pending", True, False)
 
 
 def plan(pipe: Pipeline, *, force: bool = False, start: str | None = None) -> list[tuple[Stage, Status]]:
@@ -258,8 +259,7 @@ def plan_table(pipe: Pipeline, planned: list[tuple[Stage, Status]]) -> Table:
     for i, (stage, status) in enumerate(planned, 1):
         lines = [f"{k} = {_short(v)}" for k, v in stage.given.items()]
         style = "green" if not status.run else ("yellow" if status.force else "cyan")
-        forced = status.force and status.state != "pending"
-        label = status.state if not status.run else f"{status.state} → run" + (" (force)" * forced)
+        label = status.state if not status.run else f"{status.state} → run" + (" (force)" * status.force)
         table.add_row(str(i), stage.name, stage.command.name, "\n".join(lines), f"[{style}]{label}[/]")
     return table
 
@@ -270,6 +270,22 @@ def _short(value: Any) -> str:
 
 
 # --------------------------------------------------------------------------------------------- running
+
+
+def reset_stage(stage: Stage) -> None:
+    """Before a stage's first start in this work dir: clear shard markers another run left in its output
+    folders (they would make it skip shards made from other inputs or options). Run forced instead, a kill
+    would leave the next attempt forced too, and a first run that was killed would start over."""
+    if stage.command.reset is not None:
+        stage.command.reset(stage.config)
+        return
+    try:
+        paths = stage.command.proofs(stage.config)
+    except (OSError, ValueError, DolmaKitError):
+        return  # inputs not listable: the stage itself will say why
+    for path in paths:
+        if path.endswith(MARKER_SUFFIX):
+            storage.remove(path)
 
 
 def _balanced(counts: dict[str, Any] | None) -> bool | None:
@@ -288,6 +304,8 @@ def run_pipeline(pipe: Pipeline, planned: list[tuple[Stage, Status]], console: C
             rows.append(_row(stage, "skipped (done)", done.get("counts"), done.get("extra", {}), 0.0))
             continue
         console.rule(f"[bold]{i}/{len(planned)} {stage.name}[/] ({stage.command.name}, {status.state})")
+        if status.state == "pending":
+            reset_stage(stage)
         storage.write_text(running_path, json.dumps({"digest": stage.digest, "forced": status.force}) + "\n")
         storage.remove(done_path)
         start = time.perf_counter()

@@ -125,20 +125,29 @@ def _build_train(path: str, scope: dict[str, Any], raw: dict[str, Any], where: W
     return Built(TrainStage(train=config, work_dir=scope["work_dir"]), options)
 
 
+def _reset_train(stage: TrainStage) -> None:
+    """A run folder the pipeline did not start (or one made with other options) is removed, inside the work
+    dir only; elsewhere the pipeline stops rather than delete a run it does not own."""
+    run_dir = Path(stage.train.trainer.run_dir)
+    if not run_dir.exists():
+        return
+    if Path(stage.work_dir).resolve() not in run_dir.resolve().parents:
+        raise PipelineError(
+            f"{run_dir} holds a run this pipeline did not make; remove it or set trainer.run_dir elsewhere "
+            "(the pipeline only deletes run folders inside its work_dir)"
+        )
+    shutil.rmtree(run_dir)
+
+
 def _run_train(stage: TrainStage, force: bool, console: Console) -> Outcome:
+    """Not forced, an existing run folder is this pipeline's own killed run: the trainer resumes it from its
+    last checkpoint."""
     from train.loop import train
 
-    run_dir = Path(stage.train.trainer.run_dir)
-    if force and run_dir.exists():
-        inside = Path(stage.work_dir).resolve() in run_dir.resolve().parents
-        if not inside:
-            raise PipelineError(
-                f"{run_dir} holds a run made with another config; remove it or set trainer.run_dir elsewhere "
-                f"(the pipeline only deletes run folders inside its work_dir)"
-            )
-        shutil.rmtree(run_dir)
+    if force:
+        _reset_train(stage)
     train(stage.train)
-    return Outcome(None, train_metrics(run_dir))
+    return Outcome(None, train_metrics(Path(stage.train.trainer.run_dir)))
 
 
 def train_metrics(run_dir: Path) -> dict[str, Any]:
@@ -219,7 +228,8 @@ COMMANDS: dict[str, Command] = {
             run=_run_train,
             proofs=_train_proofs,
             accepts=_train_accepts,
-            volatile=frozenset({"trainer.device", "trainer.compile"}),
+            volatile=frozenset({"trainer.device", "trainer.compile", "trainer.cpu_threads"}),
+            reset=_reset_train,
         ),
         dataclass_command("stats", _stats_cls, _run_stats, _stats_proofs, lambda w: {"root": w}),
     )

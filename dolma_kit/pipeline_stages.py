@@ -72,6 +72,10 @@ class Command:
     """The keys the stage takes (the pipeline fills `processes` where one is accepted)."""
     volatile: frozenset[str] = frozenset({"processes", "force", "executor", "threads"})
     """Options that do not change what the stage writes: left out of its digest."""
+    reset: Callable[[Any], None] | None = None
+    """Clears what another run left in the stage's outputs before its first start in this work dir; None:
+    remove its proof files that are shard `.done` markers, so every shard is redone, and a kill after that
+    resumes from markers this run wrote."""
 
 
 def dataclass_command(

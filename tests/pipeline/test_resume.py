@@ -57,3 +57,18 @@ def test_sigkill_mid_stage_then_resume(demo_run: tuple[Path, str], tmp_path: Pat
     assert statuses["mix"] == statuses["report"] == "ran"
     assert not running.exists()
     assert outputs(work) == outputs(clean)
+
+    # killed in `train` (simulated: its .running marker back, .done gone): resuming keeps the run folder, so
+    # the trainer continues from its last checkpoint instead of training again from step 0
+    done = work / "_pipeline" / "train.done"
+    marker = json.loads(done.read_text())
+    done.unlink()
+    (work / "_pipeline" / "train.running").write_text(
+        json.dumps({"digest": marker["digest"], "forced": False})
+    )
+    checkpoint = next((work / "train" / "tiny" / "checkpoints").iterdir())
+    written = checkpoint.stat().st_mtime_ns
+    run_demo(work)
+    statuses = {r["stage"]: r["status"] for r in summary(work)["stages"]}
+    assert statuses["train"] == "ran (resume)" and statuses["report"] == "skipped (done)"
+    assert checkpoint.stat().st_mtime_ns == written
