@@ -113,6 +113,13 @@ def accepted_keys(cls: type) -> dict[str, tuple[str, ...]]:
     return keys
 
 
+def known_keys(keys: dict[str, tuple[str, ...]]) -> str:
+    """The keys an error lists: the stage's own options, then which nested options it also takes flat."""
+    own = sorted(k for k, path in keys.items() if len(path) == 1 and k != "force")
+    nested = sorted({path[0] for path in keys.values() if len(path) == 2})
+    return ", ".join(own) + (f" (and the fields of {', '.join(nested)})" if nested else "")
+
+
 def normalise_key(key: Any) -> str:
     return str(key).replace("-", "_")
 
@@ -126,8 +133,9 @@ def build_dataclass(cls: type, raw: dict[str, Any], where: Where, what: str) -> 
     for key, value in raw.items():
         name = normalise_key(key)
         if name not in keys:
-            known = ", ".join(sorted(keys))
-            raise PipelineError(f"{where(key, '')}: unknown key '{key}' for `{what}`; known: {known}")
+            raise PipelineError(
+                f"{where(key, '')}: unknown key '{key}' for `{what}`; known: {known_keys(keys)}"
+            )
         path = keys[name]
         if len(path) == 2:
             nested.setdefault(path[0], {})[path[1]] = value
