@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
-	$(PY) -m dolma_kit.demo $(DEMO_OUT)
+	$(PY) -m dolma_kit run pipelines/demo.yaml --work_dir=$(DEMO_OUT)
 
 # Benchmarks against the peers (Dolma 1.2.1, datatrove 0.10.1, datasketch); each prints its table and saves
 # JSON under bench/out/results/. `make bench BENCH=dedup` runs one.
