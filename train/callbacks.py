@@ -37,22 +37,45 @@ class Callback:
 class MetricsFile(Callback):
     """Appends one JSON line per logged step (every log_every and max_steps) and per evaluation to `<run>/metrics.jsonl` (rank 0).
 
-    On resume from step k the file is first cut back to the records with step ≤ k, so it reads as one run."""
+    On resume from step k (and on a recovery rollback to k) the file is first cut back to the records with
+    step ≤ k, so it reads as one run; `recovery` and `restart` events are kept whatever their step (they are
+    the run's history, and recovery.json still applies them)."""
 
     name = "metrics"
+    EVENTS = ("recovery", "restart")
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def on_start(self, trainer: Trainer) -> None:
-        if not trainer.dist.is_main or not self.path.exists():
+    def records(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+    def cut_back(self, step: int) -> None:
+        """Drop train and eval records after `step` (rank 0)."""
+        if not self.path.exists():
             return
         keep = [
-            line for line in self.path.read_text().splitlines() if json.loads(line)["step"] <= trainer.step
+            line
+            for line in self.path.read_text().splitlines()
+            if line.strip() and (json.loads(line)["step"] <= step or json.loads(line)["kind"] in self.EVENTS)
         ]
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text("".join(line + "\n" for line in keep))
         tmp.rename(self.path)
+
+    def train_losses(self, step: int) -> dict[int, float]:
+        """Logged train losses up to `step`: the spike detector's history after a resume."""
+        return {
+            r["step"]: r["loss"]
+            for r in self.records()
+            if r["kind"] == "train" and r["step"] <= step and r.get("loss") is not None
+        }
+
+    def on_start(self, trainer: Trainer) -> None:
+        if trainer.dist.is_main:
+            self.cut_back(trainer.step)
 
     def write(self, trainer: Trainer, record: dict[str, Any]) -> None:
         if trainer.dist.is_main:
@@ -77,6 +100,9 @@ class ProgressLine(Callback):
             step % trainer.cfg.trainer.log_every == 0 or step == trainer.last_step
         ):
             return  # unlike the metrics file, the terminal also shows the step a stop_at run ends on
+        if m.get("skipped"):
+            self.console.print(f"[yellow]step {step} skipped[/] (spike recovery: see logbook.md)")
+            return
         mfu = "-" if m["mfu"] is None else f"{100 * m['mfu']:.1f}%"
         eta = (trainer.last_step - step) * m["step_time"]
         self.console.print(
@@ -88,7 +114,8 @@ class ProgressLine(Callback):
 
 
 class Evaluator(Callback):
-    """Held-out loss and perplexity per source every `trainer.eval_every` steps and after max_steps."""
+    """Held-out loss and perplexity per source every `trainer.eval_every` steps and after max_steps, and the
+    accuracy of each configured downstream task (train/downstream.py) in the same record."""
 
     name = "eval"
 
@@ -103,23 +130,21 @@ class Evaluator(Callback):
         return (every > 0 and step % every == 0) or step == trainer.cfg.trainer.max_steps
 
     def on_step(self, trainer: Trainer, step: int, metrics: dict[str, Any]) -> None:
-        if not self.due(trainer, step) or len(trainer.eval_ids) == 0:
+        if not self.due(trainer, step) or (len(trainer.eval_ids) == 0 and not trainer.downstream):
             return
-        loss, by_source = trainer.evaluate()
-        record = {
-            "kind": "eval",
-            "step": step,
-            "examples_seen": metrics["examples_seen"],
-            "eval_loss": loss,
-            "eval_ppl": math.exp(loss),
-            "eval_by_source": by_source,
-        }
+        record: dict[str, Any] = {"kind": "eval", "step": step, "examples_seen": metrics["examples_seen"]}
+        line = f"[green]eval step {step}[/]"
+        if len(trainer.eval_ids):
+            loss, by_source = trainer.evaluate()
+            record |= {"eval_loss": loss, "eval_ppl": math.exp(loss), "eval_by_source": by_source}
+            parts = " ".join(f"{s} {v['loss']:.3f}" for s, v in by_source.items())
+            line += f" loss {loss:.4f} ppl {math.exp(loss):.2f} | {parts}"
+        if trainer.downstream:
+            record["downstream"] = trainer.evaluate_downstream()
+            line += " | " + " ".join(f"{k} acc {v['acc']:.3f}" for k, v in record["downstream"].items())
         self.metrics.write(trainer, record)
         if trainer.dist.is_main:
-            parts = " ".join(f"{s} {v['loss']:.3f}" for s, v in by_source.items())
-            self.console.print(
-                f"[green]eval step {step}[/] loss {loss:.4f} ppl {math.exp(loss):.2f} | {parts}"
-            )
+            self.console.print(line, highlight=False)
 
 
 class CheckpointSaver(Callback):

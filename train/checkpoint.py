@@ -14,15 +14,17 @@ depend on the rank count either.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed.checkpoint as dcp
 from torch import nn
-from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+from torch.distributed.checkpoint.state_dict import get_state_dict, set_model_state_dict, set_state_dict
 
 from train.parallelize import barrier
 
@@ -37,6 +39,8 @@ class Checkpointer:
         self.root = Path(run_dir) / "checkpoints"
         self.keep_last = keep_last
         self.rank = rank
+        self.kill_at: int | None = None
+        """debug.kill_in_checkpoint: SIGKILL this process mid-write of that step's checkpoint, once per run."""
 
     def completed(self) -> list[tuple[int, Path]]:
         """(step, folder) of every complete checkpoint, oldest first."""
@@ -70,6 +74,7 @@ class Checkpointer:
         model_sd, optim_sd = get_state_dict(model, optimizer)
         dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=tmp)
         torch.save(torch.get_rng_state(), tmp / f"rng-rank{self.rank}.pt")
+        self._maybe_die(step)
         barrier()
         if self.rank == 0:
             (tmp / "train_state.json").write_text(json.dumps(state, indent=2) + "\n")
@@ -80,13 +85,30 @@ class Checkpointer:
         barrier()
         return final
 
+    def _maybe_die(self, step: int) -> None:
+        """Fault injection (tests): the shards are on disk, the marker is not: exactly a kill mid-write."""
+        if self.kill_at != step:
+            return
+        flag = self.root.parent / f".debug-killed-step{step}"
+        if not flag.exists():
+            flag.write_text("killed inside the checkpoint write by debug.kill_in_checkpoint\n")
+            os.kill(os.getpid(), signal.SIGKILL)
+
     def load(self, path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-        """Restore model and optimizer shards (resharding as needed) and this rank's RNG; return the state."""
+        """Restore model and optimizer shards (resharding as needed) and this rank's RNG; return the state.
+        A model-only checkpoint (`dolma-kit average-checkpoints`) restores the weights and leaves the
+        optimizer as it is (fresh), so training can continue from an average."""
+        state = json.loads((path / "train_state.json").read_text())
         model_sd, optim_sd = get_state_dict(model, optimizer)
+        if state.get("model_only"):
+            sd = {"model": model_sd}
+            dcp.load(sd, checkpoint_id=path)
+            set_model_state_dict(model, sd["model"])
+            return state
         sd = {"model": model_sd, "optim": optim_sd}
         dcp.load(sd, checkpoint_id=path)
         set_state_dict(model, optimizer, model_state_dict=sd["model"], optim_state_dict=sd["optim"])
         rng = path / f"rng-rank{self.rank}.pt"
         if rng.is_file():
             torch.set_rng_state(torch.load(rng, weights_only=True))
-        return json.loads((path / "train_state.json").read_text())
+        return state

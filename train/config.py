@@ -15,9 +15,11 @@ from typing import Any
 import yaml
 
 from train.data import DataConfig
+from train.downstream import TaskConfig
 from train.errors import ConfigError
 from train.model import ModelConfig
 from train.optim import OptimConfig
+from train.recovery import DebugConfig, RecoveryConfig
 from train.schema import apply_override, from_dict
 
 __all__ = ["ConfigError", "TrainConfig", "TrainerConfig", "load_config"]
@@ -81,6 +83,12 @@ class TrainConfig:
     data: DataConfig
     trainer: TrainerConfig
     optim: OptimConfig = field(default_factory=OptimConfig)
+    recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
+    """Loss-spike / NaN detection and rollback (train/recovery.py)."""
+    downstream: list[TaskConfig] = field(default_factory=list)
+    """Multiple-choice tasks scored at every evaluation (train/downstream.py)."""
+    debug: DebugConfig = field(default_factory=DebugConfig)
+    """Fault injection for tests (poisoned steps, a kill inside a checkpoint write)."""
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

@@ -282,3 +282,26 @@ def save_array(path: Path, array: np.ndarray) -> None:
     with open(tmp, "wb") as fh:
         np.save(fh, array)
     tmp.rename(path)
+
+
+def data_tokenizer(data: TokenDataset):  # -> dolma_kit.tokenizer_loading.LoadedTokenizer
+    """The tokenizer that made the data: `data.tokenizer` when set, else the spec recorded in the first
+    directory's manifest. Its sha256 must equal the manifest's, so downstream evaluation, export and
+    memorization never decode with another tokenizer than the one the model was trained on."""
+    from dolma_kit.tokenizer_loading import load_tokenizer
+
+    recorded = data.dirs[0].manifest.get("tokenizer") or {}
+    spec = data.cfg.tokenizer or recorded.get("spec")
+    if spec is None:
+        raise ConfigError(f"{data.dirs[0].path}/manifest.json names no tokenizer; set data.tokenizer")
+    if not Path(spec).is_file() and spec != "gpt2":
+        raise ConfigError(
+            f"the tokenizer that made the data ({spec}, from the manifest) is not found from here; "
+            "set data.tokenizer (or pass --tokenizer) to its tokenizer.json"
+        )
+    loaded = load_tokenizer(spec, eos_id=data.eos_id)
+    if recorded.get("sha256") and loaded.sha256 != recorded["sha256"]:
+        raise ConfigError(
+            f"{spec} is not the tokenizer that made {data.dirs[0].path} (sha256 differs from the manifest's)"
+        )
+    return loaded

@@ -30,6 +30,20 @@ from train.data import check_saved, save_array
 from train.errors import ConfigError
 from train.optim import set_lr
 from train.parallelize import DistInfo, all_reduce_sum, barrier, init_distributed, parallelize
+from train.recovery import RecoveryState, SpikeDetector, append_logbook
+
+
+class SpikeDetected(Exception):
+    """Raised inside a step that must not be applied (its gradients are discarded)."""
+
+    def __init__(self, step: int, reason: str, loss: float, grad_norm: float) -> None:
+        super().__init__(f"step {step}: {reason}")
+        self.step, self.reason, self.loss, self.grad_norm = step, reason, loss, grad_norm
+
+
+class TrainingDiverged(ConfigError):
+    """More rollbacks than recovery.max_rollbacks: a human has to look."""
+
 
 # dense bf16 peak FLOP/s by device name, for the MFU estimate (H100/H200 SXM; A100)
 PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
@@ -89,6 +103,11 @@ class Trainer:
         self.model = model
         self.optimizer = cfg.optim.build(model)
         self.checkpointer = Checkpointer(self.run_dir, keep_last=tc.keep_last, rank=self.dist.rank)
+        self.checkpointer.kill_at = cfg.debug.kill_in_checkpoint
+        self.recovery = RecoveryState.load(self.run_dir)
+        self.detector = SpikeDetector(cfg.recovery)
+        self.rollbacks = 0
+        self.downstream = self._load_downstream()
         self.flops_per_token = cfg.model.flops_per_token(cfg.data.seq_len)
         self.peak = peak_flops(self.dist.device, tc.peak_flops)
         self.step = 0
@@ -110,6 +129,7 @@ class Trainer:
             for section in (old, resolved):  # where to stop, log and checkpoint may change between sessions
                 for key in ("stop_at", "log_every", "eval_every", "checkpoint_every", "keep_last"):
                     section["trainer"].pop(key, None)
+                section.pop("debug", None)  # fault injection is not part of the run's identity
             if old != resolved:
                 raise ConfigError(
                     f"{config_path} holds a different config; resume with the same one or a new run_dir"
@@ -142,6 +162,108 @@ class Trainer:
         if latest is not None:
             state = self.checkpointer.load(latest, self.model, self.optimizer)
             self.step = int(state["step"])
+        self.detector.history = self.metrics_file.train_losses(self.step)
+
+    def _load_downstream(self) -> list:
+        """Tokenize the configured multiple-choice tasks once (train/downstream.py)."""
+        if not self.cfg.downstream:
+            return []
+        from train.data import data_tokenizer
+        from train.downstream import load_task
+
+        tok = data_tokenizer(self.data).tokenizer
+
+        def encode(text: str) -> list[int]:
+            return tok.encode(text, add_special_tokens=False).ids
+
+        eos = self.data.eos_id
+        return [
+            (t, load_task(t, encode, eos), [eos, *encode(t.unconditional_context)])
+            for t in self.cfg.downstream
+        ]
+
+    def evaluate_downstream(self) -> dict[str, dict[str, float]]:
+        from train.downstream import evaluate_tasks
+
+        pad = self.data.dirs[0].pad_id
+        return evaluate_tasks(
+            self.model,
+            self.downstream,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+            seq_len=self.cfg.data.seq_len,
+            batch_size=max(1, self.cfg.trainer.micro_batch),
+            device=self.dist.device,
+            vocab_size=int(self.cfg.model.vocab_size or 0),
+            pad_id=self.data.eos_id if pad is None else pad,
+        )
+
+    # --- recovery ---------------------------------------------------------------------------------
+    def recover(self, spike: SpikeDetected) -> None:
+        """Roll back to the newest complete checkpoint before the bad step (or the initial weights), mark the
+        step's batch as skipped and apply the LR factor from there on; log the event. Collective."""
+        rc = self.cfg.recovery
+        self.rollbacks += 1
+        if self.rollbacks > rc.max_rollbacks:
+            raise TrainingDiverged(
+                f"{spike}; more than recovery.max_rollbacks={rc.max_rollbacks} rollbacks in this session: "
+                f"the run needs a human (see {self.run_dir / 'logbook.md'})"
+            )
+        good = [(s, p) for s, p in self.checkpointer.completed() if s < spike.step]
+        if good:
+            back_to, path = good[-1]
+            self.checkpointer.load(path, self.model, self.optimizer)
+        else:  # before the first checkpoint: the initial weights are a function of the seed
+            back_to = 0
+            self.model.init_weights(self.cfg.trainer.seed)
+            self.optimizer = self.cfg.optim.build(self.model)
+        self.step = back_to
+        self.detector.truncate(back_to)
+        G = self.cfg.trainer.global_batch
+        skipped_ids = self.order[(spike.step - 1) * G : spike.step * G].tolist()
+        self.recovery.skipped.add(spike.step)
+        event = {
+            "kind": "recovery",
+            "step": spike.step,
+            "reason": spike.reason,
+            "loss": spike.loss if math.isfinite(spike.loss) else str(spike.loss),
+            "grad_norm": spike.grad_norm if math.isfinite(spike.grad_norm) else str(spike.grad_norm),
+            "rolled_back_to": back_to,
+            "skipped_step": spike.step,
+            "skipped_instances": skipped_ids,
+            "lr_factor": rc.lr_factor,
+        }
+        self.recovery.events.append(event)
+        if self.dist.is_main:
+            self.recovery.save(self.run_dir)
+            self.metrics_file.cut_back(back_to)
+            self.metrics_file.write(self, {**event, "lr_scale": self.recovery.lr_scale(spike.step)})
+            append_logbook(
+                self.run_dir,
+                f"step {spike.step}: {spike.reason}",
+                [
+                    f"rolled back to {'checkpoint step ' + str(back_to) if back_to else 'the initial weights'}",
+                    f"skipped step {spike.step}'s batch: {len(skipped_ids)} instances "
+                    f"(ids in recovery.json; `dolma-kit trace RUN --step {spike.step}` lists its documents)",
+                    f"learning rate × {self.recovery.lr_scale(spike.step):g} from step {back_to + 1} on",
+                    f"rollback {self.rollbacks} of at most {rc.max_rollbacks} in this session",
+                ],
+            )
+        barrier()
+
+    def skipped_step(self, step: int) -> dict[str, Any]:
+        """The record of a step whose batch recovery skipped: the schedule moves on, nothing is trained."""
+        G, T = self.cfg.trainer.global_batch, self.cfg.data.seq_len
+        return {
+            "kind": "train",
+            "step": step,
+            "examples_seen": step * G,
+            "tokens_seen": step * G * T,
+            "skipped": True,
+            "loss": None,
+            "lr": None,
+            "grad_norm": None,
+        }
 
     # --- compute ----------------------------------------------------------------------------------
     def _losses(
@@ -175,19 +297,26 @@ class Trainer:
         S = len(self.sources)
         stats = torch.zeros(1 + 2 * S, dtype=torch.float64, device=self.dist.device)
         self.model.train()
+        poison = self._poison(step)
         for m0 in range(0, len(ids), tc.micro_batch):
             tokens, sources = self.data.batch(ids[m0 : m0 + tc.micro_batch])
             loss_sum, sums_S, counts_S = self._losses(tokens, sources)
+            if poison is not None:
+                loss_sum, sums_S = loss_sum * poison, sums_S * poison
             (loss_sum / rank_tokens).backward()
             stats += torch.cat([loss_sum.detach().reshape(1), sums_S, counts_S]).double()
-        lr = self.cfg.optim.lr_at(step, tc.max_steps)
+        lr = self.cfg.optim.lr_at(step, tc.max_steps) * self.recovery.lr_scale(step)
         set_lr(self.optimizer, lr)
         clip = self.cfg.optim.grad_clip
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip if clip > 0 else math.inf)
         grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
+        all_reduce_sum(stats)  # every rank sees the same loss and norm, so all take the same decision
+        reason = self.detector.check(float(stats[0]) / (G * (T - 1)), grad_norm)
+        if reason is not None:
+            self.optimizer.zero_grad(set_to_none=True)
+            raise SpikeDetected(step, reason, float(stats[0]) / (G * (T - 1)), grad_norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        all_reduce_sum(stats)
         if self.dist.device.type == "cuda":
             torch.cuda.synchronize(self.dist.device)
         dt = time.perf_counter() - t0
@@ -211,6 +340,13 @@ class Trainer:
             "mfu": mfu,
             "step_time": dt,
         }
+
+    def _poison(self, step: int) -> float | None:
+        """debug.poison_steps: the factor that poisons this step's loss (a test's bad batch), or None."""
+        dbg = self.cfg.debug
+        if step not in dbg.poison_steps:
+            return None
+        return math.nan if dbg.poison == "nan" else dbg.poison_scale
 
     @torch.no_grad()
     def evaluate(self) -> tuple[float, dict[str, dict[str, float]]]:
@@ -252,9 +388,19 @@ class Trainer:
         self.maybe_resume()
         for cb in self.callbacks:
             cb.on_start(self)
-        records = []
-        for step in range(self.step + 1, self.last_step + 1):
-            metrics = self.train_step(step)
+        records: list[dict[str, Any]] = []
+        while self.step < self.last_step:
+            step = self.step + 1
+            if step in self.recovery.skipped:
+                metrics = self.skipped_step(step)
+            else:
+                try:
+                    metrics = self.train_step(step)
+                except SpikeDetected as spike:
+                    self.recover(spike)
+                    records = [r for r in records if r["step"] <= self.step]
+                    continue
+                self.detector.record(step, metrics["loss"])
             self.step = step
             records.append(metrics)
             for cb in self.callbacks:

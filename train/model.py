@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -26,6 +27,43 @@ from torch import nn
 
 def round_up(n: int, multiple: int) -> int:
     return ((n + multiple - 1) // multiple) * multiple
+
+
+def make_divisible(v: float, divisor: int) -> int:
+    """OpenELM's (MobileNet's) rounding: the nearest multiple of `divisor`, at least `divisor`, and never more
+    than 10% below `v`."""
+    new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return new_v + divisor if new_v < 0.9 * v else new_v
+
+
+@dataclass(kw_only=True)
+class LayerwiseScaling:
+    """OpenELM's layer-wise scaling: layer i of N gets α_i = α_min + (α_max − α_min)·i/(N−1) (rounded to two
+    decimals, as corenet's `np.linspace` + `round(v, 2)`), query width make_divisible(α_i·d, head_dim), so
+    heads_i = that / head_dim, and SwiGLU hidden make_divisible(β_i·d, ffn_divisor). Early layers are narrow,
+    late ones wide, for the same parameter budget."""
+
+    alpha: list[float]
+    """[α_min, α_max]: attention width multipliers of the first and last layer (OpenELM: [0.5, 1.0])."""
+    beta: list[float]
+    """[β_min, β_max]: SwiGLU hidden multipliers of the first and last layer (OpenELM: [0.5, 4.0])."""
+    ffn_divisor: int = 256
+    """The SwiGLU hidden width is rounded to a multiple of this (OpenELM's ffn_dim_divisor)."""
+    head_multiple: int = 1
+    """Heads per layer are a multiple of this (OpenELM rounds query widths to head_dim × num_gqa_groups:
+    4 for its released models; there are no grouped KV heads here, so 1 rounds to whole heads)."""
+
+    def __post_init__(self) -> None:
+        for name in ("alpha", "beta"):
+            pair = getattr(self, name)
+            if len(pair) != 2 or min(pair) <= 0:
+                raise ValueError(f"model.layerwise_scaling.{name} must be [min, max] > 0, got {pair}")
+        if self.ffn_divisor <= 0 or self.head_multiple <= 0:
+            raise ValueError("model.layerwise_scaling.ffn_divisor and head_multiple must be positive")
+
+    @staticmethod
+    def interpolate(pair: list[float], n_layers: int) -> list[float]:
+        return [round(float(v), 2) for v in np.linspace(pair[0], pair[1], num=n_layers, dtype=float)]
 
 
 @dataclass(kw_only=True)
@@ -51,9 +89,16 @@ class ModelConfig:
     rope_theta: float = 10_000.0
     """RoPE base."""
     layer_norm_eps: float = 1e-5
-    """Epsilon of the non-parametric LayerNorms."""
+    """Epsilon of the norms."""
+    norm: str = "layernorm"
+    """layernorm: OLMo's non-parametric LayerNorm; rmsnorm: RMSNorm with a learned gain (OpenELM, Llama)."""
+    layerwise_scaling: LayerwiseScaling | None = None
+    """OpenELM's per-layer heads and SwiGLU widths (see `LayerwiseScaling`); n_heads then only fixes the head
+    dimension (d_model / n_heads) and mlp_hidden is ignored. Not exportable to HF `OlmoForCausalLM`."""
 
     def __post_init__(self) -> None:
+        if self.norm not in ("layernorm", "rmsnorm"):
+            raise ValueError(f"model.norm must be layernorm or rmsnorm, got {self.norm!r}")
         for name in ("d_model", "n_layers", "n_heads", "vocab_size"):
             if (getattr(self, name) or 1) <= 0:
                 raise ValueError(f"model.{name} must be positive, got {getattr(self, name)}")
@@ -80,19 +125,42 @@ class ModelConfig:
     def head_dim(self) -> int:
         return self.d_model // self.n_heads
 
+    def layer_heads(self, i: int) -> int:
+        """Attention heads of layer i (n_heads unless layer-wise scaled)."""
+        ls = self.layerwise_scaling
+        if ls is None:
+            return self.n_heads
+        alpha = LayerwiseScaling.interpolate(ls.alpha, self.n_layers)[i]
+        return make_divisible(self.d_model * alpha, self.head_dim * ls.head_multiple) // self.head_dim
+
+    def layer_hidden(self, i: int) -> int:
+        """SwiGLU hidden width F of layer i (`hidden` unless layer-wise scaled)."""
+        ls = self.layerwise_scaling
+        if ls is None:
+            return self.hidden
+        beta = LayerwiseScaling.interpolate(ls.beta, self.n_layers)[i]
+        return make_divisible(self.d_model * beta, ls.ffn_divisor)
+
     def num_params(self) -> int:
         """Exact parameter count, from the shapes (no model needed): OLMo-1B's shape gives 1,176,764,416."""
-        d, f = self.d_model, self.hidden
-        block = d * 3 * d + d * d + d * 2 * f + f * d  # att_proj, attn_out, ff_proj, ff_out
+        d, total = self.d_model, 0
+        for i in range(self.n_layers):
+            a, f = self.layer_heads(i) * self.head_dim, self.layer_hidden(i)
+            total += d * 3 * a + a * d + d * 2 * f + f * d  # att_proj, attn_out, ff_proj, ff_out
+        if self.norm == "rmsnorm":
+            total += (2 * self.n_layers + 1) * d  # gains: before attention, before the MLP, final
         embed = self.padded_vocab_size * d
-        return self.n_layers * block + embed * (1 if self.weight_tying else 2)
+        return total + embed * (1 if self.weight_tying else 2)
 
     def flops_per_token(self, seq_len: int) -> float:
         """Training FLOPs per token: 6·N over the matmul parameters (the input embedding is a lookup, so an untied
         wte is excluded; a tied one is counted once, as the output projection) plus attention's 12·L·d·T
         (QKᵀ and AV, forward and backward), as OLMo-core and the PaLM paper count them."""
         n = self.num_params() - (0 if self.weight_tying else self.padded_vocab_size * self.d_model)
-        return 6.0 * n + 12.0 * self.n_layers * self.d_model * seq_len
+        if self.norm == "rmsnorm":
+            n -= (2 * self.n_layers + 1) * self.d_model  # gains are elementwise, not matmuls
+        width = sum(self.layer_heads(i) * self.head_dim for i in range(self.n_layers))
+        return 6.0 * n + 12.0 * width * seq_len
 
     def build(self, device: str | torch.device | None = None) -> Transformer:
         """The model on `device` (use "meta" before FSDP; call `init_weights` after materialising)."""
@@ -103,6 +171,21 @@ class ModelConfig:
 def layer_norm(x: torch.Tensor, eps: float) -> torch.Tensor:
     """OLMo's non-parametric LayerNorm: normalise, no learned gain or bias."""
     return F.layer_norm(x, (x.shape[-1],), eps=eps)
+
+
+class Norm(nn.Module):
+    """The configured norm: OLMo's non-parametric LayerNorm (no parameters), or RMSNorm with a learned gain
+    (initialised to ones), computed in fp32 as Llama and OpenELM do."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.eps = cfg.layer_norm_eps
+        self.weight = nn.Parameter(torch.ones(cfg.d_model)) if cfg.norm == "rmsnorm" else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.weight is None:
+            return layer_norm(x, self.eps)
+        return F.rms_norm(x.float(), (x.shape[-1],), self.weight.float(), self.eps).to(x.dtype)
 
 
 def rope_tables(
@@ -128,28 +211,32 @@ def apply_rope(x_BHTK: torch.Tensor, cos_TK: torch.Tensor, sin_TK: torch.Tensor)
 
 
 class Attention(nn.Module):
-    def __init__(self, cfg: ModelConfig) -> None:
+    """Causal self-attention with A = heads × head_dim query width (A = D unless layer-wise scaled)."""
+
+    def __init__(self, cfg: ModelConfig, layer_id: int) -> None:
         super().__init__()
-        self.n_heads = cfg.n_heads
-        self.att_proj = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=False)  # fused q, k, v
-        self.attn_out = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.n_heads = cfg.layer_heads(layer_id)
+        width = self.n_heads * cfg.head_dim
+        self.att_proj = nn.Linear(cfg.d_model, 3 * width, bias=False)  # fused q, k, v
+        self.attn_out = nn.Linear(width, cfg.d_model, bias=False)
 
     def forward(self, x_BTD: torch.Tensor, cos_TK: torch.Tensor, sin_TK: torch.Tensor) -> torch.Tensor:
-        B, T, D = x_BTD.shape
-        q_BTD, k_BTD, v_BTD = self.att_proj(x_BTD).split(D, dim=-1)
-        q_BHTK = q_BTD.view(B, T, self.n_heads, -1).transpose(1, 2)
-        k_BHTK = k_BTD.view(B, T, self.n_heads, -1).transpose(1, 2)
-        v_BHTK = v_BTD.view(B, T, self.n_heads, -1).transpose(1, 2)
+        B, T, _ = x_BTD.shape
+        q_BTA, k_BTA, v_BTA = self.att_proj(x_BTD).chunk(3, dim=-1)
+        q_BHTK = q_BTA.view(B, T, self.n_heads, -1).transpose(1, 2)
+        k_BHTK = k_BTA.view(B, T, self.n_heads, -1).transpose(1, 2)
+        v_BHTK = v_BTA.view(B, T, self.n_heads, -1).transpose(1, 2)
         q_BHTK, k_BHTK = apply_rope(q_BHTK, cos_TK, sin_TK), apply_rope(k_BHTK, cos_TK, sin_TK)
         y_BHTK = F.scaled_dot_product_attention(q_BHTK, k_BHTK, v_BHTK, is_causal=True)
-        return self.attn_out(y_BHTK.transpose(1, 2).reshape(B, T, D))
+        return self.attn_out(y_BHTK.transpose(1, 2).reshape(B, T, -1))
 
 
 class SwiGLU(nn.Module):
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelConfig, layer_id: int) -> None:
         super().__init__()
-        self.ff_proj = nn.Linear(cfg.d_model, 2 * cfg.hidden, bias=False)
-        self.ff_out = nn.Linear(cfg.hidden, cfg.d_model, bias=False)
+        hidden = cfg.layer_hidden(layer_id)
+        self.ff_proj = nn.Linear(cfg.d_model, 2 * hidden, bias=False)
+        self.ff_out = nn.Linear(hidden, cfg.d_model, bias=False)
 
     def forward(self, x_BTD: torch.Tensor) -> torch.Tensor:
         x_BTF, gate_BTF = self.ff_proj(x_BTD).chunk(2, dim=-1)  # gate is the second half (OLMo / HF parity)
@@ -162,13 +249,13 @@ class Block(nn.Module):
     def __init__(self, cfg: ModelConfig, layer_id: int) -> None:
         super().__init__()
         self.layer_id = layer_id
-        self.eps = cfg.layer_norm_eps
-        self.attn = Attention(cfg)
-        self.mlp = SwiGLU(cfg)
+        self.attn_norm, self.ff_norm = Norm(cfg), Norm(cfg)
+        self.attn = Attention(cfg, layer_id)
+        self.mlp = SwiGLU(cfg, layer_id)
 
     def forward(self, x_BTD: torch.Tensor, cos_TK: torch.Tensor, sin_TK: torch.Tensor) -> torch.Tensor:
-        x_BTD = x_BTD + self.attn(layer_norm(x_BTD, self.eps), cos_TK, sin_TK)
-        return x_BTD + self.mlp(layer_norm(x_BTD, self.eps))
+        x_BTD = x_BTD + self.attn(self.attn_norm(x_BTD), cos_TK, sin_TK)
+        return x_BTD + self.mlp(self.ff_norm(x_BTD))
 
 
 class Transformer(nn.Module):
@@ -177,6 +264,7 @@ class Transformer(nn.Module):
         self.cfg = cfg
         self.wte = nn.Embedding(cfg.padded_vocab_size, cfg.d_model)
         self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layers))
+        self.norm = Norm(cfg)
         self.lm_head = None if cfg.weight_tying else nn.Linear(cfg.d_model, cfg.padded_vocab_size, bias=False)
 
     def forward(self, idx_BT: torch.Tensor) -> torch.Tensor:
@@ -186,18 +274,19 @@ class Transformer(nn.Module):
         x_BTD = self.wte(idx_BT)
         for block in self.blocks:
             x_BTD = block(x_BTD, cos_TK, sin_TK)
-        x_BTD = layer_norm(x_BTD, self.cfg.layer_norm_eps)
+        x_BTD = self.norm(x_BTD)
         head = self.wte.weight if self.lm_head is None else self.lm_head.weight
         return F.linear(x_BTD, head)
 
     def init_std(self) -> dict[str, float]:
-        """Mitchell init: the std of every parameter by name (truncated at ±3σ)."""
-        d, f = self.cfg.d_model, self.cfg.hidden
+        """Mitchell init: the std of every matmul weight by name (truncated at ±3σ); norm gains start at 1."""
+        d = self.cfg.d_model
         stds = {"wte.weight": d**-0.5}
         if self.lm_head is not None:
             stds["lm_head.weight"] = d**-0.5
         for block in self.blocks:
             i, p = block.layer_id, f"blocks.{block.layer_id}."
+            f = self.cfg.layer_hidden(i)
             stds[p + "attn.att_proj.weight"] = d**-0.5
             stds[p + "attn.attn_out.weight"] = (2 * d * (i + 1)) ** -0.5
             stds[p + "mlp.ff_proj.weight"] = d**-0.5
@@ -215,7 +304,11 @@ class Transformer(nn.Module):
             gen = torch.Generator(device=local.device).manual_seed(seed)
             seed += 1  # a fresh, order-fixed stream per parameter
             full = torch.empty(param.shape, dtype=torch.float32, device=local.device)
-            nn.init.trunc_normal_(full, std=stds[name], a=-3 * stds[name], b=3 * stds[name], generator=gen)
+            if name.endswith("norm.weight"):
+                full.fill_(1.0)  # RMSNorm gain
+            else:
+                std = stds[name]
+                nn.init.trunc_normal_(full, std=std, a=-3 * std, b=3 * std, generator=gen)
             if local is param:
                 param.copy_(full)
             else:

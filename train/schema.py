@@ -72,6 +72,8 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             try:
                 return _convert(arg, value, where)
             except ConfigError:
+                if dataclasses.is_dataclass(arg) and isinstance(value, dict):
+                    raise  # a section given as a mapping: its own error names the bad key
                 continue
         raise ConfigError(f"{where}: {value!r} is not a {_name(tp)}")
     if origin in (list, tuple):

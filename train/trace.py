@@ -19,6 +19,7 @@ import yaml
 
 from train.data import DataConfig, TokenDataset
 from train.errors import ConfigError
+from train.recovery import RecoveryState
 from train.schema import from_dict
 
 
@@ -63,6 +64,16 @@ class RunTrace:
         self.global_batch = int(raw["trainer"]["global_batch"])
         self.seq_len = self.data.seq_len
         self.max_steps = len(self.order) // self.global_batch
+        self.skipped: set[int] = RecoveryState.load(self.run_dir).skipped
+        """Steps whose batch spike recovery skipped (recovery.json): scheduled, never trained on."""
+
+    def trained_order(self, until: int) -> np.ndarray:
+        """The instance ids trained on in steps 1 … `until`, skipped steps left out."""
+        order = np.asarray(self.order[: until * self.global_batch], dtype=np.int64)
+        if not self.skipped:
+            return order
+        step_of = np.arange(len(order)) // self.global_batch + 1
+        return order[~np.isin(step_of, sorted(self.skipped))]
 
     def _check_step(self, step: int) -> None:
         if not 1 <= step <= self.max_steps:
@@ -116,8 +127,8 @@ class RunTrace:
         return rows
 
     def document_steps(self, doc_id: str, source: str | None = None) -> list[DocSpan]:
-        """Every time any token of document `doc_id` was scheduled for training, by step. Tokens in a part's
-        dropped tail (after its last whole instance) and in held-out instances never appear."""
+        """Every time any token of document `doc_id` was trained on, by step. Tokens in a part's dropped tail
+        (after its last whole instance), in held-out instances and in steps skipped by recovery never appear."""
         found = []
         for i, d in enumerate(self.data.dirs):
             for loc in d.find_document(doc_id, source):
@@ -132,6 +143,8 @@ class RunTrace:
             return []
         wanted = np.concatenate([ids for _, _, ids in found])
         positions = np.flatnonzero(np.isin(self.order, wanted))
+        if self.skipped:
+            positions = positions[~np.isin(positions // self.global_batch + 1, sorted(self.skipped))]
         instances = np.asarray(self.order[positions], dtype=np.int64)
         rows = []
         for pos, inst in zip(positions.tolist(), instances.tolist(), strict=True):
@@ -141,12 +154,9 @@ class RunTrace:
         return rows
 
     def source_tokens(self, until: int) -> dict[str, int]:
-        """Tokens per source in the instances of steps 1 … `until` (every token of an instance counts, as the
-        model reads them all)."""
+        """Tokens per source in the instances trained on in steps 1 … `until` (every token of an instance counts,
+        as the model reads them all; steps skipped by recovery do not)."""
         self._check_step(until)
-        seen = np.bincount(
-            np.asarray(self.order[: until * self.global_batch], dtype=np.int64),
-            minlength=self.data.num_instances,
-        )
+        seen = np.bincount(self.trained_order(until), minlength=self.data.num_instances)
         totals = seen @ self.data.instance_source_tokens()
         return {s: int(totals[c]) for c, s in enumerate(self.data.sources)}

@@ -48,6 +48,10 @@ def trace(
             table.add_row(name, f"{n:,}", f"{100 * n / total:.1f}%")
         console.print(table)
         return
+    if step is not None and step in rt.skipped:
+        Console(stderr=True).print(
+            f"[yellow]step {step} was skipped by spike recovery (recovery.json): its batch was never trained on[/]"
+        )
     rows = rt.step_documents(step) if step is not None else rt.document_steps(doc, source)
     if doc is not None and until is not None:
         rows = [r for r in rows if r.step <= until]

@@ -6,6 +6,8 @@ Single process: `dolma-kit train configs/tiny.yaml`; several: `torchrun --nproc_
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -42,6 +44,16 @@ def train(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the resolved config, data and model size; do not train.")
     ] = False,
+    auto_resume: Annotated[
+        bool,
+        typer.Option(
+            "--auto-resume",
+            help="Supervise: when the training process dies, start it again from the newest complete checkpoint.",
+        ),
+    ] = False,
+    max_restarts: Annotated[
+        int, typer.Option(help="With --auto-resume: give up after this many restarts.")
+    ] = 3,
 ) -> None:
     """Train (or resume) a model; extra `--section.key=value` options override the config (e.g. --optim.lr=3e-4)."""
     from train.config import load_config
@@ -50,9 +62,53 @@ def train(
     if dry_run:
         _print_dry_run(cfg)
         return
+    if auto_resume:
+        _supervise(config, list(ctx.args), Path(str(cfg.trainer.run_dir)), max_restarts)
+        return
     from train.loop import train as run_training
 
     run_training(cfg)
+
+
+def _supervise(config: Path, args: list[str], run_dir: Path, max_restarts: int) -> None:
+    """Run the training in a child process until it succeeds; after a crash (a kill, an OOM, a lost node
+    file system hiccup) start it again: every start resumes from the newest *complete* checkpoint (a
+    half-written one has no completion marker and is never loaded), so the result equals an uninterrupted
+    run. A user error (exit 2) is not retried. Under torchrun use `torchrun --max-restarts N` instead."""
+    import json
+
+    from train.checkpoint import Checkpointer
+    from train.recovery import append_logbook
+
+    console = Console(stderr=True)
+    cmd = [sys.executable, "-m", "dolma_kit", "train", str(config), *args]
+    restarts = 0
+    while True:
+        code = subprocess.call(cmd)
+        if code == 0:
+            return
+        if code == 2:
+            raise typer.Exit(2)
+        done = Checkpointer(run_dir, keep_last=0, rank=0).completed()
+        resume_from = done[-1][0] if done else 0
+        how = f"signal {-code}" if code < 0 else f"exit status {code}"
+        if restarts >= max_restarts:
+            from dolma_kit.errors import DolmaKitError
+
+            raise DolmaKitError(
+                f"training died ({how}) after {restarts} restarts (--max-restarts); see {run_dir}"
+            )
+        restarts += 1
+        console.print(f"[yellow]training died ({how}); restart {restarts} from step {resume_from}[/]")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        event = {"kind": "restart", "step": resume_from, "reason": how, "restart": restarts}
+        with open(run_dir / "metrics.jsonl", "a") as fh:
+            fh.write(json.dumps(event) + "\n")
+        append_logbook(
+            run_dir,
+            f"restart {restarts}: the training process died ({how})",
+            [f"resumed from the newest complete checkpoint: step {resume_from}", f"command: {' '.join(cmd)}"],
+        )
 
 
 def _print_dry_run(cfg) -> None:  # cfg: train.config.TrainConfig

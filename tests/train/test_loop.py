@@ -27,7 +27,7 @@ def losses(run: Path) -> list[tuple]:
     for r in read_metrics(run):
         if r["kind"] == "train":
             out.append(("train", r["step"], r["loss"], r["loss_by_source"], r["grad_norm"], r["lr"]))
-        else:
+        elif r["kind"] == "eval":
             out.append(("eval", r["step"], r["eval_loss"], r["eval_by_source"]))
     return out
 

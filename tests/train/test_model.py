@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from train.config import load_config
+from train.export_hf import hf_state_dict
 from train.model import ModelConfig, apply_rope, rope_tables
 
 from .conftest import TINY
@@ -85,8 +86,8 @@ def test_causal_and_rope_relative() -> None:
 
 @pytest.mark.parametrize("tied", [True, False])
 def test_logits_equal_hf_olmo_for_causal_lm(tied: bool) -> None:
-    """Parity with HF `OlmoForCausalLM` (runs where transformers is installed; it is not a dependency):
-    q, k, v are att_proj's thirds; up and gate are ff_proj's halves in that order (OLMo's conversion)."""
+    """Parity with HF `OlmoForCausalLM` (runs where transformers is installed, the test extra): q, k, v are
+    att_proj's thirds; up and gate are ff_proj's halves in that order (OLMo's conversion)."""
     transformers = pytest.importorskip("transformers")
     cfg = ModelConfig(d_model=64, n_layers=3, n_heads=4, vocab_size=300, mlp_hidden=192, weight_tying=tied)
     ours = cfg.build()
@@ -105,22 +106,9 @@ def test_logits_equal_hf_olmo_for_causal_lm(tied: bool) -> None:
         hidden_act="silu",
     )
     hf = transformers.OlmoForCausalLM(hf_cfg)
-    sd = {"model.embed_tokens.weight": ours.wte.weight}
-    for i, b in enumerate(ours.blocks):
-        p = f"model.layers.{i}."
-        q, k, v = b.attn.att_proj.weight.chunk(3, 0)
-        up, gate = b.mlp.ff_proj.weight.chunk(2, 0)
-        sd |= {
-            p + "self_attn.q_proj.weight": q,
-            p + "self_attn.k_proj.weight": k,
-            p + "self_attn.v_proj.weight": v,
-        }
-        sd |= {
-            p + "self_attn.o_proj.weight": b.attn.attn_out.weight,
-            p + "mlp.down_proj.weight": b.mlp.ff_out.weight,
-        }
-        sd |= {p + "mlp.up_proj.weight": up, p + "mlp.gate_proj.weight": gate}
-    sd["lm_head.weight"] = ours.wte.weight if tied else ours.lm_head.weight
+    sd = hf_state_dict(ours)  # the export's mapping (train/export_hf.py)
+    if tied:
+        sd["lm_head.weight"] = ours.wte.weight.detach()
     hf.load_state_dict({k: v.detach().clone() for k, v in sd.items()}, strict=True)
     idx = torch.randint(0, 300, (2, 40))
     with torch.no_grad():
