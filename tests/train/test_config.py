@@ -83,7 +83,7 @@ def test_cli_and_trace_do_not_import_torch() -> None:
     import sys
 
     code = (
-        "import sys, dolma_kit.cli.train, dolma_kit.cli.trace, train.trace, train.data, train.schema; "
+        "import sys, dolma_kit.cli, dolma_kit.cli.train_tools, train.trace, train.data, train.schema, train.recovery; "
         "sys.exit('torch' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], cwd=TINY.parents[1]).returncode == 0

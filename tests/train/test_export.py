@@ -80,3 +80,33 @@ def test_average_of_checkpoints_is_the_fp32_mean(tiny_config, tmp_path: Path) ->
     cont.maybe_resume()
     assert cont.step == 9
     torch.testing.assert_close(cont.model.wte.weight.full_tensor(), avg.wte.weight)
+
+
+def test_cli_average_export_and_memorization(tiny_config, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from dolma_kit.cli import app
+
+    overrides = [
+        "trainer.max_steps=6",
+        "trainer.eval_every=0",
+        "trainer.checkpoint_every=3",
+        "trainer.keep_last=3",
+    ]
+    Trainer(tiny_config(*overrides)).fit()
+    run, runner = tmp_path / "run", CliRunner()
+    result = runner.invoke(app, ["average-checkpoints", str(run), str(tmp_path / "avg"), "--last", "2"])
+    assert result.exit_code == 0, result.output
+    assert "averaged steps [3, 6]" in result.output
+    result = runner.invoke(
+        app, ["export-hf", str(tmp_path / "avg"), str(tmp_path / "hf"), "--dtype", "bfloat16"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "hf" / "config.json").read_text())["dtype"] == "bfloat16"
+    assert (tmp_path / "hf" / "tokenizer.json").is_file() and (
+        tmp_path / "hf" / "generation_config.json"
+    ).is_file()
+    args = ["memorization", str(run), "--step", "6", "--prompt", "8", "--continuation", "8", "--samples", "4"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "memo")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "memo" / "memorization-step6.png").is_file() and "by source" in result.output
