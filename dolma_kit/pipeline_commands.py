@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from dolma_kit import storage
+from dolma_kit.errors import DolmaKitError
 from dolma_kit.executor import summary_table, write_summary
 from dolma_kit.pipeline_config import PipelineError, Where
 from dolma_kit.pipeline_stages import Built, Command, Outcome, counts_of, data_commands, dataclass_command
@@ -186,11 +187,44 @@ def _stats_cls() -> type:
     return StatsConfig
 
 
+def _with_run(command: Command) -> Command:
+    """The report of a pipeline with a train stage shows that training: `run` defaults to the run folder of the
+    last earlier train stage (recognised by its options, which are the trainer's sections)."""
+    build = command.build
+
+    def build_stats(path: str, scope: dict[str, Any], raw: dict[str, Any], where: Where) -> Built:
+        if "run" not in raw:
+            runs = [
+                o["trainer"]["run_dir"]
+                for o in scope["stages"].values()
+                if {"config", *_TRAIN_SECTIONS} <= set(o) and isinstance(o.get("trainer"), dict)
+            ]
+            if runs:
+                raw = {**raw, "run": runs[-1]}
+        return build(path, scope, raw, where)
+
+    return replace(command, build=build_stats)
+
+
+def trained_source_tokens(run_dir: str) -> dict[str, int] | None:
+    """Tokens trained per source in a run's logged steps (`dolma-kit trace --sources`), for the report; None when
+    the trainer or the run's data cannot be read (the report then says so). Imports `train` (numpy only)."""
+    try:
+        from train.trace import RunTrace
+
+        records = [json.loads(x) for x in (Path(run_dir) / "metrics.jsonl").read_text().splitlines() if x]
+        steps = [r["step"] for r in records if r.get("kind") == "train"]
+        return RunTrace(run_dir).source_tokens(max(steps)) if steps else None
+    except (ImportError, OSError, ValueError, KeyError, DolmaKitError):
+        return None
+
+
 def _run_stats(config: Any, force: bool, console: Console) -> Outcome:
     from dolma_kit.analysis.report import build_report
 
     config.force = force
-    report = build_report(config)
+    trained = trained_source_tokens(config.run) if config.run else None
+    report = build_report(config, trained_tokens=trained)
     total = report.data["total"]
     console.print(f"report: {total['documents']:,} documents in {len(report.data['sources'])} sources")
     stages = report.data.get("stages", [])
@@ -231,7 +265,7 @@ COMMANDS: dict[str, Command] = {
             volatile=frozenset({"trainer.device", "trainer.compile", "trainer.cpu_threads"}),
             reset=_reset_train,
         ),
-        dataclass_command("stats", _stats_cls, _run_stats, _stats_proofs, lambda w: {"root": w}),
+        _with_run(dataclass_command("stats", _stats_cls, _run_stats, _stats_proofs, lambda w: {"root": w})),
     )
 }
 ALIASES = {"report": "stats"}

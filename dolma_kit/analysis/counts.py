@@ -71,6 +71,8 @@ class SourceCounts:
     pii: dict[str, dict[str, int]] = field(default_factory=dict)
     """kind → {spans, documents (with ≥ 1 span of the kind)}."""
     pii_checked: int = 0
+    pii_documents: int = 0
+    """Documents with at least one PII span of any kind (what `tag` flagged)."""
     contamination: dict[str, dict[str, int]] = field(default_factory=dict)
     """`<exp>` → {documents: contaminated, paragraphs: contaminated paragraph spans, checked}."""
 
@@ -101,6 +103,7 @@ class SourceCounts:
             "language_checked",
             "with_url",
             "pii_checked",
+            "pii_documents",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         if other.min_chars is not None:
@@ -219,3 +222,4 @@ class AttributeReader:
             counts.pii_checked += 1
         for kind in pii_kinds:
             _add(counts.pii[kind], "documents")
+        counts.pii_documents += bool(pii_kinds)

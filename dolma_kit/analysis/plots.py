@@ -7,14 +7,18 @@ Each function takes the plain numbers from stats.json and returns PNG bytes; the
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Sequence
+from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 PALETTE = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C")
-KEPT, REMOVED, REJECTED = "#55A868", "#C44E52", "#8C8C8C"
+KEPT, REMOVED, REJECTED, FLAGGED = "#55A868", "#C44E52", "#8C8C8C", "#E8A33D"
+FIXED_WIDTH, LABEL_WIDTH = 7.5, 2.7
+"""Stage and waterfall panels: figure width and the label column, in inches (the same for every panel)."""
 
 
 def _figure(width: float = 7.5, height: float = 3.6) -> Figure:
@@ -100,46 +104,145 @@ def grouped_bars(groups: Sequence[str], series: dict[str, Sequence[float]], *, y
     return _png(fig)
 
 
-def stage_bars(
-    labels: Sequence[str], kept: Sequence[int], removed: Sequence[int], rejected: Sequence[int]
-) -> bytes:
-    """Every stage's documents in, split into kept, removed and rejected (stacked)."""
-    fig = _figure(height=_height(len(labels)))
-    ax = fig.subplots()
-    y = range(len(labels))
-    ax.barh(y, kept, color=KEPT, label="kept")
-    ax.barh(y, removed, left=kept, color=REMOVED, label="removed")
-    ax.barh(
-        y,
-        rejected,
-        left=[k + r for k, r in zip(kept, removed, strict=True)],
-        color=REJECTED,
-        label="rejected",
+def _wrap(label: str, width: int = 34) -> str:
+    """At most two lines of `width` characters, so a long filter rule cannot widen the label column."""
+    lines = textwrap.wrap(label, width) or [""]
+    if len(lines) > 2:
+        lines = [lines[0], lines[1][: width - 1] + "…"]
+    return "\n".join(lines)
+
+
+def _fixed_figure(rows: int, lines: int = 0) -> tuple[Figure, Any]:
+    """A figure whose axes sit at fixed distances (in inches) from its edges: every panel made here has the
+    same width and the same label column, so stacked panels line up whatever their labels."""
+    height = max(2.0, 1.1 + 0.34 * rows + 0.12 * lines)
+    fig = Figure(figsize=(FIXED_WIDTH, height), dpi=100)
+    FigureCanvasAgg(fig)
+    fig.subplots_adjust(
+        left=LABEL_WIDTH / FIXED_WIDTH,
+        right=1 - 0.3 / FIXED_WIDTH,
+        top=1 - 0.4 / height,
+        bottom=0.55 / height,
     )
-    ax.set_yticks(list(y), list(labels))
+    ax = fig.subplots()
+    return fig, ax
+
+
+def stage_bars(
+    labels: Sequence[str],
+    kept: Sequence[int],
+    removed: Sequence[int],
+    rejected: Sequence[int],
+    flagged: Sequence[int] | None = None,
+    repeats: Sequence[int] | None = None,
+) -> bytes:
+    """Every stage's documents in, stacked: kept, written again (up-sampling), removed, rejected; for a
+    marking stage (`flagged` given, `removed` 0) the flagged part of what it passes on is drawn apart."""
+    n = len(labels)
+    flagged = list(flagged or [0] * n)
+    repeats = list(repeats or [0] * n)
+    clean = [k - f for k, f in zip(kept, flagged, strict=True)]
+    fig, ax = _fixed_figure(n + 1, sum(_wrap(label).count("\n") for label in labels))
+    y = list(range(n))
+    left = [0] * n
+    for values, color, name, hatch in (
+        (clean, KEPT, "kept (passed on)", None),
+        (flagged, FLAGGED, "flagged, not removed (attribute stages)", None),
+        (repeats, KEPT, "written again (up-sampling)", "///"),
+        (removed, REMOVED, "removed", None),
+        (rejected, REJECTED, "rejected", None),
+    ):
+        if any(values) or name.startswith("kept"):
+            ax.barh(y, values, left=left, color=color, label=name, hatch=hatch, alpha=0.55 if hatch else 1.0)
+        left = [a + b for a, b in zip(left, values, strict=True)]
+    ax.set_yticks(y, [_wrap(label) for label in labels], fontsize="small")
     ax.invert_yaxis()
     ax.set_xlabel("documents")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    fig.legend(loc="outside lower center", ncols=3, fontsize="small")
+    fig.subplots_adjust(bottom=1.1 / fig.get_figheight())  # the legend goes below the axes, centred on them
+    box = ax.get_position()
+    fig.legend(loc="lower center", bbox_to_anchor=((box.x0 + box.x1) / 2, 0.01), ncols=2, fontsize="x-small")
     return _png(fig)
 
 
-def waterfall(title: str, documents_in: int, steps: Sequence[tuple[str, int]], kept: int) -> bytes:
-    """Documents in, then one falling bar per removal reason (filter rule, rejects), ending at kept."""
+def waterfall(
+    title: str, documents_in: int, steps: Sequence[tuple[str, int]], kept: int, written: int | None = None
+) -> bytes:
+    """Documents in, then one falling bar per removal reason (filter rule, rejects), ending at kept; with
+    `written` above kept (an up-sampled mix stream), a rising bar for the copies and the documents written."""
     labels = ["in", *(name for name, _ in steps), "kept"]
-    fig = _figure(height=_height(len(labels)))
-    ax = fig.subplots()
+    up = written is not None and written > kept
+    if up:
+        labels += [f"+ written again (×{written / max(kept, 1):.3g})", "written"]
+    wrapped = [_wrap(label) for label in labels]
+    fig, ax = _fixed_figure(len(labels), sum(w.count("\n") for w in wrapped))
+    top = max(documents_in, written or 0, 1)
     ax.barh(0, documents_in, color=PALETTE[0])
+    ax.text(documents_in, 0, f" {documents_in:,}", va="center", fontsize="small")
     level = documents_in
     for i, (_, n) in enumerate(steps, start=1):
         level -= n
         ax.barh(i, n, left=level, color=REMOVED)
         ax.text(level + n, i, f" −{n:,}", va="center", fontsize="small")
-    ax.barh(len(labels) - 1, kept, color=KEPT)
-    ax.set_yticks(range(len(labels)), labels)
+    k = len(steps) + 1
+    ax.barh(k, kept, color=KEPT)
+    ax.text(kept, k, f" {kept:,}", va="center", fontsize="small")
+    if up and written is not None:
+        ax.barh(k + 1, written - kept, left=kept, color=KEPT, hatch="///", alpha=0.55)
+        ax.text(written, k + 1, f" +{written - kept:,}", va="center", fontsize="small")
+        ax.barh(k + 2, written, color=PALETTE[4])
+        ax.text(written, k + 2, f" {written:,}", va="center", fontsize="small")
+    ax.set_yticks(range(len(labels)), wrapped, fontsize="small")
     ax.invert_yaxis()
-    ax.set_xlim(0, max(documents_in, 1) * 1.15)  # room for the "−n" labels
+    ax.set_xlim(0, top * 1.18)  # room for the "−n" labels
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("documents")
-    ax.set_title(title, fontsize="medium")
+    ax.set_title(title, fontsize="medium", loc="left")
+    return _png(fig)
+
+
+# --------------------------------------------------------------------------------------------- training
+
+
+Series = tuple[Sequence[float], Sequence[float]]
+"""(steps, values) of one line; values may hold NaN where a record had none (a source absent from a batch)."""
+
+
+def training_loss(train: Series, held_out: Series, train_by_source: dict[str, Series]) -> bytes:
+    """Left: train loss per logged step and held-out loss per evaluation; right: train loss per source."""
+    fig = _figure(width=10.5, height=3.6)
+    left, right = fig.subplots(1, 2, sharey=True)
+    left.plot(*train, color=PALETTE[0], linewidth=1.4, label="train")
+    if held_out[0]:
+        left.plot(*held_out, color=PALETTE[3], marker="o", linewidth=1.4, label="held-out")
+    left.set_title("loss", fontsize="medium")
+    left.set_xlabel("step")
+    left.set_ylabel("cross-entropy (nats / token)")
+    left.legend(fontsize="small")
+    for i, (name, (steps, values)) in enumerate(train_by_source.items()):
+        right.plot(steps, values, color=PALETTE[i % len(PALETTE)], linewidth=1.2, label=name, marker=".")
+    right.set_title("train loss by source (target token's source)", fontsize="medium")
+    right.set_xlabel("step")
+    if train_by_source:
+        right.legend(fontsize="small")
+    return _png(fig)
+
+
+def training_progress(held_out_by_source: dict[str, Series], lr: Series, tokens_per_s: Series) -> bytes:
+    """Held-out loss per source at each evaluation, the learning rate, and throughput, by step."""
+    fig = _figure(width=10.5, height=3.2)
+    a, b, c = fig.subplots(1, 3)
+    for i, (name, (steps, values)) in enumerate(held_out_by_source.items()):
+        a.plot(steps, values, color=PALETTE[i % len(PALETTE)], marker="o", linewidth=1.2, label=name)
+    a.set_title("held-out loss by source", fontsize="medium")
+    if held_out_by_source:
+        a.legend(fontsize="x-small")
+    b.plot(*lr, color=PALETTE[4], linewidth=1.4)
+    b.set_title("learning rate", fontsize="medium")
+    b.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+    c.plot(*tokens_per_s, color=PALETTE[5], linewidth=1.2)
+    c.set_ylim(bottom=0)
+    c.set_title("tokens / s", fontsize="medium")
+    for ax in (a, b, c):
+        ax.set_xlabel("step")
     return _png(fig)

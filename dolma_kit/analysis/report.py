@@ -31,9 +31,12 @@ class Report:
         return self.stats.data
 
 
-def build_report(config: StatsConfig, **run_options: Any) -> Report:
-    """Count `config.root` and write `<out>/stats.json` and `<out>/report.html`."""
-    stats = collect_stats(config, **run_options)
+def build_report(
+    config: StatsConfig, *, trained_tokens: dict[str, int] | None = None, **run_options: Any
+) -> Report:
+    """Count `config.root` and write `<out>/stats.json` and `<out>/report.html`. `trained_tokens`: tokens trained
+    per source of `config.run` (see `training`), from a caller that may import the trainer."""
+    stats = collect_stats(config, trained_tokens=trained_tokens, **run_options)
     stats_path = storage.join(config.out, STATS_NAME)
     html_path = storage.join(config.out, REPORT_NAME)
     storage.write_text(stats_path, json.dumps(stats.data, indent=2, ensure_ascii=False) + "\n")

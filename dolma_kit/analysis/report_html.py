@@ -3,17 +3,19 @@
 The page opens from disk, offline, in any browser, and can be mailed or attached to a run as a single file.
 Every number in a table is printed from the same dict that stats.json holds (thousands separators, no
 rounding of counts), so a script and a reader see the same figures. Sections: overview, lengths, languages,
-domains, duplicates, pii, contamination, stages; a section without data says which stage would provide it.
+domains, duplicates, pii, contamination, stages (`report_stages`), training (`report_training`); a section
+without data says which stage or option would provide it. Table and number helpers: `report_parts`.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from dolma_kit.analysis import plots
+from dolma_kit.analysis.report_parts import CSS, empty, esc, img, num, pct, table
+from dolma_kit.analysis.report_stages import stages
+from dolma_kit.analysis.report_training import training
 
 SECTIONS = {
     "overview": "Documents, bytes and tokens per source",
@@ -23,73 +25,9 @@ SECTIONS = {
     "duplicates": "Duplicates",
     "pii": "PII",
     "contamination": "Evaluation-data contamination",
-    "stages": "What each stage removed",
+    "stages": "What each stage marked, removed and wrote",
+    "training": "Training",
 }
-
-CSS = """
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1100px;
-padding:1.5em;color:#222}
-h1{font-size:1.6em;margin-bottom:.2em}h2{margin-top:2em;border-bottom:1px solid #ddd;padding-bottom:.2em}
-nav a{margin-right:1em}.meta{color:#555}.empty{color:#777;font-style:italic}
-table{border-collapse:collapse;margin:.8em 0}th,td{padding:.25em .7em;border-bottom:1px solid #eee}
-th{text-align:left;background:#f6f6f6}td.n{text-align:right;font-variant-numeric:tabular-nums}
-tr.total td{font-weight:600;border-top:2px solid #ccc}.bad{color:#b00;font-weight:600}.ok{color:#080}
-img{max-width:100%;display:block;margin:.5em 0}code{background:#f3f3f3;padding:0 .25em}
-"""
-
-
-def esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def num(value: int | float) -> str:
-    """Counts with thousands separators; fractions to 4 significant digits."""
-    if isinstance(value, int) or float(value).is_integer():
-        return f"{int(value):,}"
-    return f"{value:.4g}"
-
-
-def pct(part: float, whole: float) -> str:
-    return f"{100 * part / whole:.2f}%" if whole else "–"
-
-
-def img(png: bytes, alt: str) -> str:
-    return f'<img alt="{esc(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-
-
-def table(
-    header: Sequence[str], rows: Sequence[Sequence[object]], *, total: Sequence[object] | None = None
-) -> str:
-    """An HTML table; int/float cells are right-aligned numbers, other cells escaped text."""
-
-    def cells(row: Sequence[object], tag: str = "td") -> str:
-        out = []
-        for cell in row:
-            if isinstance(cell, (int, float)) and not isinstance(cell, bool):
-                out.append(f'<{tag} class="n">{num(cell)}</{tag}>')
-            elif isinstance(cell, Raw):
-                out.append(f"<{tag}>{cell.html}</{tag}>")
-            else:
-                out.append(f"<{tag}>{esc(cell)}</{tag}>")
-        return "".join(out)
-
-    body = "".join(f"<tr>{cells(r)}</tr>" for r in rows)
-    if total is not None:
-        body += f'<tr class="total">{cells(total)}</tr>'
-    head = "".join(f"<th>{esc(h)}</th>" for h in header)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-class Raw:
-    """Trusted HTML for a table cell (built here from escaped parts)."""
-
-    def __init__(self, markup: str) -> None:
-        self.html = markup
-
-
-def empty(message: str) -> str:
-    return f'<p class="empty">{esc(message)}</p>'
-
 
 # --------------------------------------------------------------------------------------------- sections
 
@@ -215,6 +153,37 @@ def domains(data: dict[str, Any]) -> str:
             "top domains",
         )
         + table(["rank", "domain", "documents", "share of documents with a URL"], rows)
+        + _domains_per_source(data)
+    )
+
+
+PER_SOURCE_DOMAINS = 8
+
+
+def _domains_per_source(data: dict[str, Any]) -> str:
+    """Each source's top domains side by side: a source fed by a handful of sites shows at a glance."""
+    blocks = []
+    for name, s in data["sources"].items():
+        if not s["with_url"]:
+            continue
+        dom = s["domains"]
+        items = list(dom["counts"].items())[:PER_SOURCE_DOMAINS]
+        rows = [[d, n, pct(n, s["with_url"])] for d, n in items]
+        caption = f"{num(s['with_url'])} with a URL, {num(dom['distinct'])} distinct" + (
+            f", counts ≥ true − {num(dom['error_bound'])}" if dom["approximate"] else ""
+        )
+        blocks.append(
+            f'<div><h3>{esc(name)}</h3><p class="meta">{esc(caption)}</p>'
+            + table(["domain", "docs", "share"], rows)
+            + "</div>"
+        )
+    if not blocks:
+        return ""
+    return (
+        f"<h3>Top {PER_SOURCE_DOMAINS} domains per source</h3>"
+        + '<div class="grid">'
+        + "".join(blocks)
+        + "</div>"
     )
 
 
@@ -338,71 +307,6 @@ def contamination(data: dict[str, Any]) -> str:
     return table(header, rows)
 
 
-def stages(data: dict[str, Any]) -> str:
-    rows_in = data["stages"]
-    parts = []
-    if not rows_in:
-        parts.append(
-            empty("No stage summaries found (tag_summary.json, dedup_*_summary.json, mix_summary.json).")
-        )
-    else:
-        rows = []
-        for r in rows_in:
-            check = Raw(
-                '<span class="ok">✓</span>' if r["balanced"] else '<span class="bad">✗ does not add up</span>'
-            )
-            reasons = ", ".join(f"{k}: {v:,}" for k, v in r["removed_by"].items())
-            rows.append(
-                [
-                    r["stage"],
-                    r["scope"],
-                    r["documents_in"],
-                    r["kept"],
-                    r["removed"],
-                    r["rejected"],
-                    check,
-                    reasons,
-                ]
-            )
-        header = [
-            "stage",
-            "scope",
-            "in",
-            "kept",
-            "removed",
-            "rejected",
-            "in = kept + removed + rejected",
-            "removed by",
-        ]
-        parts.append(
-            '<p class="meta">Attribute stages (tag, dedup, decontaminate) only mark documents: their "removed" '
-            "is what <code>mix</code> will drop on those marks. <code>mix</code> removes by filter rule.</p>"
-        )
-        parts.append(table(header, rows))
-        labels = [f"{r['stage']} ({r['scope']})" for r in rows_in]
-        parts.append(
-            img(
-                plots.stage_bars(
-                    labels,
-                    [r["kept"] for r in rows_in],
-                    [r["removed"] for r in rows_in],
-                    [r["rejected"] for r in rows_in],
-                ),
-                "documents per stage",
-            )
-        )
-        for r in rows_in:
-            steps = [(k, v) for k, v in r["removed_by"].items() if v] + [("rejected", r["rejected"])] * bool(
-                r["rejected"]
-            )
-            if steps:
-                title = f"{r['stage']} ({r['scope']}): waterfall"
-                parts.append(img(plots.waterfall(title, r["documents_in"], steps, r["kept"]), title))
-    for skipped in data["stage_summaries_skipped"]:
-        parts.append(f'<p class="meta">Skipped {esc(skipped["path"])}: {esc(skipped["reason"])}</p>')
-    return "".join(parts)
-
-
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "overview": overview,
     "lengths": lengths,
@@ -412,6 +316,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "pii": pii,
     "contamination": contamination,
     "stages": stages,
+    "training": training,
 }
 
 

@@ -10,6 +10,12 @@ always be written. Formats read:
   "removed_by": {rule: n}, "spans_replaced", "documents_out", ...}]}`;
 - a tokenized folder's `manifest.json` (`format: dolma-kit.tokenized/1`): input documents = documents +
   empty documents skipped + rejected.
+
+Attribute stages (tag, dedup, decontaminate) only *mark*: their summaries count as "removed" what `mix` may drop
+on those marks, and nothing is removed until `mix` runs. `annotate` says so in each row (`action`), and adds what
+they marked: documents flagged and spans marked (duplicate paragraphs, PII, contaminated paragraphs), from the
+summaries and from the counts `stats` made. Mix rows get documents written, which exceed kept when a stream is
+up-sampled (`sample: 2` writes every kept document twice): the next stage reads what was written.
 """
 
 from __future__ import annotations
@@ -42,6 +48,19 @@ class StageRow:
     removed_by: dict[str, int] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     """Stage-specific numbers worth showing: spans replaced (mix), documents and bytes out, tokens."""
+    action: str = "removes"
+    """`marks` (attribute stages: nothing removed), `removes` (mix), `tokenizes`."""
+    flagged: int | None = None
+    """Marking stages: documents that got a mark (a whole-document flag, or at least one marked span)."""
+    flagged_what: str = ""
+    spans: int | None = None
+    """Spans marked (marking stages) or replaced (mix)."""
+    spans_what: str = ""
+    passed_on: int = 0
+    """Documents the stage hands on: in − rejected for a marking stage, kept otherwise."""
+    written: int | None = None
+    """Mix: documents written (kept × the stream's sampling rate when above 1)."""
+    written_bytes: int | None = None
 
     @property
     def balanced(self) -> bool:
@@ -90,7 +109,16 @@ def rows_from_summary(path: str, data: Any) -> list[StageRow]:
         t = data["total"]
         extra: dict[str, Any] = {"shards": len(data.get("shards", []))}
         if isinstance(data.get("exact"), dict):
-            extra["key"] = data["exact"].get("key")
+            exact = data["exact"]
+            extra["key"] = exact.get("key")
+            for k in (
+                "duplicates",
+                "documents_with_duplicate_paragraphs",
+                "duplicate_paragraphs",
+                "duplicate_chars",
+            ):
+                if isinstance(exact.get(k), int):
+                    extra[k] = exact[k]
         return [
             StageRow(
                 stage=_stage_name(str(data["stage"])),
@@ -156,3 +184,58 @@ def read_stage_rows(paths: list[str]) -> tuple[list[StageRow], list[dict[str, st
         return rank, row.path, row.scope
 
     return sorted(rows, key=order), skipped
+
+
+MARKING_STAGES = ("tag", "dedup exact", "dedup minhash", "decontaminate")
+
+
+def annotate(rows: list[StageRow], total: dict[str, Any], pii_experiments: set[str]) -> None:
+    """Fill each row's action, flagged documents and spans (marking stages) and documents written (mix).
+
+    `total` is stats' merged counts (`duplicate_paragraphs`, `contamination` per experiment, `pii`): the spans a
+    stage marked are counted from its attribute files, since its summary counts documents only."""
+    for row in rows:
+        if row.stage in MARKING_STAGES:
+            row.action = "marks"
+            row.passed_on = row.documents_in - row.rejected
+            _marks(row, total, pii_experiments)
+        elif row.stage == "tokenize":
+            row.action = "tokenizes"
+            row.passed_on = row.kept
+        else:
+            row.passed_on = row.kept
+            if row.stage == "mix":
+                if "documents_out" in row.extra:
+                    row.written = int(row.extra["documents_out"])
+                if "bytes_out" in row.extra:
+                    row.written_bytes = int(row.extra["bytes_out"])
+                replaced = row.extra.get("spans_replaced")
+                if isinstance(replaced, dict):
+                    row.spans = sum(int(v) for v in replaced.values())
+                    row.spans_what = "spans replaced"
+
+
+def _marks(row: StageRow, total: dict[str, Any], pii_experiments: set[str]) -> None:
+    exp = row.scope
+    if row.stage == "tag":
+        if exp in pii_experiments:
+            row.flagged, row.flagged_what = total.get("pii_documents", 0), "documents with PII"
+            row.spans = sum(int(c.get("spans", 0)) for c in total.get("pii", {}).values())
+            row.spans_what = "PII spans"
+        return
+    if row.extra.get("key") == "paragraphs" or exp in total.get("duplicate_paragraphs", {}):
+        counted = total.get("duplicate_paragraphs", {}).get(exp, {})
+        row.flagged = int(row.extra.get("documents_with_duplicate_paragraphs", counted.get("documents", 0)))
+        row.flagged_what = "documents with a repeated paragraph"
+        row.spans = int(row.extra.get("duplicate_paragraphs", counted.get("spans", 0)))
+        row.spans_what = "duplicate paragraphs"
+        return
+    row.flagged = row.removed
+    row.flagged_what = {
+        "dedup exact": "later copies",
+        "dedup minhash": "near-duplicate cluster members (all but one)",
+        "decontaminate": "contaminated documents",
+    }[row.stage]
+    contaminated = total.get("contamination", {}).get(exp)
+    if row.stage == "decontaminate" and contaminated is not None:
+        row.spans, row.spans_what = int(contaminated.get("paragraphs", 0)), "contaminated paragraphs"

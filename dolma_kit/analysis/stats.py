@@ -21,14 +21,15 @@ from typing import Any
 from dolma_kit import storage
 from dolma_kit.analysis.counts import LENGTH_EDGES, AttributeReader, SourceCounts
 from dolma_kit.analysis.domains import DomainCounter, registered_domain
-from dolma_kit.analysis.stages import find_summaries, read_stage_rows
+from dolma_kit.analysis.stages import annotate, find_summaries, read_stage_rows
+from dolma_kit.analysis.training import read_run, tokenizer_info
 from dolma_kit.attributes import SCHEMA_NAME, attribute_root_and_relative
 from dolma_kit.documents import DOCUMENT_SUFFIXES, DocumentReader, iter_raw_lines, parse_json_line
 from dolma_kit.errors import BadRecordError, DolmaKitError
 from dolma_kit.executor import ExecutorConfig, RunResult, ShardStats, ShardTask, run_shards
 
 STATS_NAME = "stats.json"
-VERSION = 1
+VERSION = 2
 
 
 @dataclass(kw_only=True)
@@ -41,6 +42,8 @@ class StatsConfig:
     """Experiments to read attributes from; None: every folder under `<root>/attributes/`."""
     tokenized: str | None = None
     """A tokenized folder: tokens per source come from its `manifest.json` (else: whitespace words)."""
+    run: str | None = None
+    """A training run folder: its `metrics.jsonl` (and `config.yaml`) make the report's training section."""
     stage_summaries: list[str] = field(default_factory=list)
     """Extra stage summaries (mix_summary.json, a tokenized manifest.json, folders holding them, globs)."""
     output: str | None = None
@@ -271,14 +274,32 @@ def _tokens(tokenized: str | None) -> tuple[dict[str, Any], dict[str, int] | Non
     except ImportError:
         manifest = json.loads(storage.read_text(storage.join(tokenized, "manifest.json")))
     per_source = {s: int(v["tokens"]) for s, v in manifest.get("per_source", {}).items()}
+    tokenizer = manifest.get("tokenizer") or {}
     info = {
         "from": "tokenized manifest",
         "path": tokenized,
-        "tokenizer": (manifest.get("tokenizer") or {}).get("name"),
+        "tokenizer": tokenizer.get("name"),
+        "tokenizer_spec": tokenizer.get("spec"),
+        "vocab_size": manifest.get("vocab_size"),
         "total": int(manifest.get("tokens", sum(per_source.values()))),
         "documents": int(manifest.get("documents", 0)),
+        "per_source": {
+            s: {"documents": int(v.get("documents", 0)), "tokens": int(v["tokens"])}
+            for s, v in sorted(manifest.get("per_source", {}).items())
+        },
     }
     return info, per_source
+
+
+def _tokenizer(info: dict[str, Any]) -> dict[str, Any] | None:
+    """The tokenizer named by the tokenized manifest, when its file is readable (else None: the report says)."""
+    spec = info.get("tokenizer_spec")
+    if not spec or not str(spec).endswith(".json") or not storage.exists(str(spec)):
+        return None
+    try:
+        return tokenizer_info(str(spec))
+    except DolmaKitError:
+        return None
 
 
 def _remove_stale_partials(out: str, tasks: list[ShardTask]) -> None:
@@ -296,8 +317,12 @@ def _remove_stale_partials(out: str, tasks: list[ShardTask]) -> None:
             os.rmdir(dirpath)
 
 
-def collect_stats(config: StatsConfig, **run_options: Any) -> CorpusStats:
-    """Count the corpus (in parallel, resumable), merge, and read the stage summaries; writes nothing final."""
+def collect_stats(
+    config: StatsConfig, *, trained_tokens: dict[str, int] | None = None, **run_options: Any
+) -> CorpusStats:
+    """Count the corpus (in parallel, resumable), merge, and read the stage summaries and the training run;
+    writes nothing final. `trained_tokens`: tokens trained per source, from a caller that can read the run's
+    data order (analysis never imports the trainer)."""
     exps = experiments(config.root, config.attributes)
     language, pii = schema_producers(config.root, exps)
     tasks = plan(config, exps)
@@ -338,6 +363,8 @@ def collect_stats(config: StatsConfig, **run_options: Any) -> CorpusStats:
     if config.tokenized:
         summaries.append(storage.join(config.tokenized, "manifest.json"))
     rows, skipped = read_stage_rows(list(dict.fromkeys(summaries)))
+    total_json = total.to_json()
+    annotate(rows, total_json, pii)
     top = config.top_domains
     data = {
         "version": VERSION,
@@ -355,5 +382,7 @@ def collect_stats(config: StatsConfig, **run_options: Any) -> CorpusStats:
         "total": _source_json(total, top, None if token_counts is None else token_info["total"]),
         "stages": [r.to_json() for r in rows],
         "stage_summaries_skipped": skipped,
+        "tokenizer": _tokenizer(token_info),
+        "training": read_run(config.run, trained_tokens) if config.run else None,
     }
     return CorpusStats(data=data, run=result)

@@ -30,6 +30,10 @@ def stats(
     tokenized: Annotated[
         str | None, typer.Option(help="Tokenized folder: tokens per source from its manifest.json.")
     ] = None,
+    run: Annotated[
+        str | None,
+        typer.Option(help="Training run folder (metrics.jsonl): adds the report's training section."),
+    ] = None,
     stage_summaries: Annotated[
         list[str] | None,
         typer.Option(help="More stage summaries: mix_summary.json, folders holding them, globs."),
@@ -46,7 +50,8 @@ def stats(
     executor: Executor = "local",
     ray_address: RayAddress = None,
 ) -> None:
-    """Documents, bytes, tokens, lengths, languages, domains, duplicates, PII and what each stage removed."""
+    """Documents, bytes, tokens, lengths, languages, domains, duplicates, PII, what each stage marked and
+    removed, and (--run) how the model trained."""
     from dolma_kit.analysis.report import build_report
     from dolma_kit.analysis.stats import StatsConfig
     from dolma_kit.executor import summary_table
@@ -55,6 +60,7 @@ def stats(
         root=root,
         attributes=attributes or None,
         tokenized=tokenized,
+        run=run,
         stage_summaries=stage_summaries or [],
         output=output,
         url_field=url_field,
@@ -64,7 +70,12 @@ def stats(
         force=force,
         executor=executor_config(executor, ray_address),
     )
-    report = build_report(config)
+    trained = None
+    if run:
+        from dolma_kit.pipeline_commands import trained_source_tokens
+
+        trained = trained_source_tokens(run)
+    report = build_report(config, trained_tokens=trained)
     total = report.data["total"]
     console = Console()
     console.print(summary_table(report.stats.run))

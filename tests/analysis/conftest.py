@@ -1,4 +1,5 @@
-"""A small corpus run through tag → dedup exact → dedup minhash → decontaminate → mix, then `stats`, once.
+"""A small corpus run through tag → dedup exact → dedup minhash → decontaminate → mix, then `stats`, once
+(with a hand-written training run's metrics.jsonl for the training section).
 
 The demo shards plus planted material: exact copies of two web pages (dedup finds them), two documents that
 leak an evaluation passage with case and punctuation changed (decontaminate finds them), and URLs on a
@@ -48,6 +49,35 @@ FORUM_LEAK = {
 }
 
 
+METRICS = [
+    {"kind": "train", "step": 1, "examples_seen": 4, "tokens_seen": 64, "loss": 7.25, "lr": 0.0005,
+     "loss_by_source": {"web": 7.5, "wiki": 7.0, "forum": None}, "grad_norm": 2.5, "tokens_per_s": 1000.0,
+     "mfu": None, "step_time": 0.064},
+    {"kind": "train", "step": 2, "examples_seen": 8, "tokens_seen": 128, "loss": 6.125, "lr": 0.001,
+     "loss_by_source": {"web": 6.5, "wiki": 5.75, "forum": 6.0}, "grad_norm": 1.5, "tokens_per_s": 3000.0,
+     "mfu": None, "step_time": 0.021},
+    {"kind": "eval", "step": 2, "examples_seen": 8, "eval_loss": 6.5, "eval_ppl": 665.1416330443618,
+     "eval_by_source": {"web": {"loss": 6.25, "ppl": 518.0128, "tokens": 48},
+                        "wiki": {"loss": 6.75, "ppl": 854.0588, "tokens": 16}}},
+    {"kind": "train", "step": 3, "examples_seen": 12, "tokens_seen": 192, "loss": 5.5, "lr": 0.00075,
+     "loss_by_source": {"web": 5.25, "wiki": None, "forum": 5.875}, "grad_norm": 1.25, "tokens_per_s": 2000.0,
+     "mfu": None, "step_time": 0.032},
+]  # fmt: skip
+"""A training run's metrics.jsonl as the trainer writes it (docs/train.md); the report reads it as JSON."""
+
+
+def write_run(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    write_lines(folder / "metrics.jsonl", METRICS)
+    (folder / "config.yaml").write_text(
+        "model: {d_model: 64, n_layers: 2, n_heads: 4, vocab_size: 1024}\n"
+        "data: {paths: [tokens], seq_len: 16}\n"
+        "trainer: {max_steps: 3, global_batch: 4}\n"
+        "optim: {lr: 0.001, warmup_steps: 2}\n"
+    )
+    return folder
+
+
 def planted_documents(demo_web: dict[str, dict]) -> dict[str, list[dict]]:
     web = []
     for row in PLANTED_WEB:
@@ -62,6 +92,7 @@ class Pipeline:
     eval_file: Path
     mixed: Path
     out: Path
+    run: Path
 
     def stats(self) -> dict:
         return json.loads((self.out / "stats.json").read_text())
@@ -113,5 +144,7 @@ streams:
     )
     invoke(["mix", str(recipe), "-p", "1"])
     out = root.parent / "report"
-    invoke(["stats", str(root), "--stage-summaries", str(mixed / "documents"), "-o", str(out), "-p", "1"])
-    return Pipeline(root=root, eval_file=eval_file, mixed=mixed, out=out)
+    run = write_run(root.parent / "run")
+    args = ["--stage-summaries", str(mixed / "documents"), "--run", str(run), "-o", str(out), "-p", "1"]
+    invoke(["stats", str(root), *args])
+    return Pipeline(root=root, eval_file=eval_file, mixed=mixed, out=out, run=run)

@@ -5,13 +5,20 @@ from __future__ import annotations
 import base64
 import json
 import re
+import statistics
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
+
+from dolma_kit.analysis import training as training_module
 from dolma_kit.analysis.report import build_report, render_report_file
 from dolma_kit.analysis.report_html import SECTIONS
+from dolma_kit.analysis.report_parts import num
 from dolma_kit.analysis.stats import StatsConfig
-from tests.analysis.conftest import Pipeline
+from dolma_kit.errors import DolmaKitError
+from tests.analysis.conftest import Pipeline, read_jsonl
+from tests.conftest import write_lines
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -114,36 +121,126 @@ def test_section_numbers_match_stats_json(pipeline: Pipeline) -> None:
 
 
 def test_stage_table_matches_the_summaries(pipeline: Pipeline) -> None:
-    (table,) = parse(pipeline.html()).tables["stages"]
-    header, *rows = table
-    assert header[:7] == [
-        "stage",
-        "scope",
-        "in",
-        "kept",
-        "removed",
-        "rejected",
-        "in = kept + removed + rejected",
-    ]
-    got = {(r[0], r[1]): r for r in rows}
+    header, *rows = parse(pipeline.html()).tables["stages"][0]
+    assert header == ["stage", "scope", "does", "in", "flagged", "spans", "removed", "rejected", "kept",
+                      "written", "MB written", "adds up", "details"]  # fmt: skip
+    got = {(r[0], r[1]): dict(zip(header, r, strict=True)) for r in rows}
+    attributes = pipeline.root / "attributes"
     summaries = {
-        ("tag", "demo"): pipeline.root / "attributes" / "demo" / "tag_summary.json",
-        ("dedup exact", "dedup_text"): pipeline.root
-        / "attributes"
-        / "dedup_text"
-        / "dedup_exact_summary.json",
-        ("dedup minhash", "dedup_mh"): pipeline.root
-        / "attributes"
-        / "dedup_mh"
-        / "dedup_minhash_summary.json",
-        ("decontaminate", "dc"): pipeline.root / "attributes" / "dc" / "decontaminate_summary.json",
+        ("tag", "demo"): attributes / "demo" / "tag_summary.json",
+        ("dedup exact", "dedup_text"): attributes / "dedup_text" / "dedup_exact_summary.json",
+        ("dedup minhash", "dedup_mh"): attributes / "dedup_mh" / "dedup_minhash_summary.json",
+        ("decontaminate", "dc"): attributes / "dc" / "decontaminate_summary.json",
     }
     for key, path in summaries.items():
         t = json.loads(path.read_text())["total"]
-        assert got[key][2:7] == [n(t["documents_in"]), n(t["kept"]), n(t["removed"]), n(t["rejected"]), "✓"]
+        row = got[key]
+        # marking stages remove nothing: all documents are passed on, what the summary counts as "removed"
+        # (what mix may drop) is shown as flagged
+        assert (row["does"], row["in"], row["removed"], row["rejected"], row["kept"], row["adds up"]) == (
+            "marks",
+            n(t["documents_in"]),
+            "–",
+            n(t["rejected"]),
+            n(t["documents_in"] - t["rejected"]),
+            "✓",
+        )
+        if key[0] != "tag":
+            assert row["flagged"] == n(t["removed"])
     mix = json.loads((pipeline.mixed / "documents" / "mix_summary.json").read_text())["streams"][0]
-    assert got["mix", "all"][2:6] == [n(mix[k]) for k in ("documents_in", "kept", "removed", "rejected")]
-    assert "exact duplicate: 2" in got["mix", "all"][7]
+    row = got["mix", "all"]
+    assert [row[k] for k in ("in", "kept", "removed", "rejected")] == [
+        n(mix[k]) for k in ("documents_in", "kept", "removed", "rejected")
+    ]
+    assert (row["does"], row["written"], row["MB written"]) == (
+        "removes",
+        n(mix["documents_out"]),
+        num(round(mix["bytes_out"] / 1e6, 3)),
+    )
+    assert row["spans"] == n(sum(mix["spans_replaced"].values()))
+    assert "exact duplicate: 2" in row["details"]
+
+
+def test_marked_spans_come_from_the_attributes(pipeline: Pipeline) -> None:
+    """PII spans and contaminated paragraphs are counted from the attribute files, per marking stage."""
+    stats = pipeline.stats()
+    rows = {(r["stage"], r["scope"]): r for r in stats["stages"]}
+    total = stats["total"]
+    assert rows["tag", "demo"]["flagged"] == total["pii_documents"] > 0
+    assert rows["tag", "demo"]["spans"] == sum(c["spans"] for c in total["pii"].values())
+    assert total["pii_documents"] <= sum(c["documents"] for c in total["pii"].values())
+    dc = rows["decontaminate", "dc"]
+    assert (dc["flagged"], dc["spans"]) == (dc["removed"], total["contamination"]["dc"]["paragraphs"])
+    assert {r["action"] for r in stats["stages"]} == {"marks", "removes"}
+    html_rows = {(r[0], r[1]): r for r in parse(pipeline.html()).tables["stages"][0][1:]}
+    assert html_rows["tag", "demo"][4:6] == [n(total["pii_documents"]), n(rows["tag", "demo"]["spans"])]
+
+
+def test_domains_per_source(pipeline: Pipeline) -> None:
+    stats = pipeline.stats()
+    _, *per_source = parse(pipeline.html()).tables["domains"]
+    with_url = [name for name, s in stats["sources"].items() if s["with_url"]]
+    assert len(per_source) == len(with_url) >= 1  # a source without URLs gets no table
+    for name, (header, *rows) in zip(with_url, per_source, strict=True):
+        assert header == ["domain", "docs", "share"]
+        top = list(stats["sources"][name]["domains"]["counts"].items())[:8]
+        assert [(r[0], r[1]) for r in rows] == [(d, n(c)) for d, c in top]
+
+
+def test_training_section_matches_metrics_jsonl(pipeline: Pipeline) -> None:
+    records = read_jsonl(pipeline.run / "metrics.jsonl")
+    train = [r for r in records if r["kind"] == "train"]
+    evals = [r for r in records if r["kind"] == "eval"]
+    training = pipeline.stats()["training"]
+    assert [r["loss"] for r in training["train"]] == [r["loss"] for r in train]
+    assert training["eval"] == [
+        {k: r[k] for k in ("step", "eval_loss", "eval_ppl", "eval_by_source")} for r in evals
+    ]
+    assert training["tokens_by_source"] is None  # no data order in this hand-written run
+    key, per_source, evaluations = parse(pipeline.html()).tables["training"]
+    numbers = {row[0]: row[1] for row in key[1:]}
+    assert numbers["first logged train loss"] == num(train[0]["loss"])
+    assert numbers["last train loss"] == num(train[-1]["loss"])
+    assert numbers["tokens seen"] == n(train[-1]["tokens_seen"])
+    assert numbers["learning rate (last)"] == num(train[-1]["lr"])
+    assert numbers["tokens / s (median of logged steps)"] == num(
+        statistics.median(r["tokens_per_s"] for r in train)
+    )
+    assert numbers["held-out loss (last evaluation)"] == num(evals[-1]["eval_loss"])
+    assert numbers["held-out perplexity"] == num(evals[-1]["eval_ppl"])
+    header, *rows = per_source
+    by_source = {r[0]: dict(zip(header, r, strict=True)) for r in rows}
+    for source in ("web", "wiki", "forum"):
+        newest = next(
+            r["loss_by_source"][source] for r in reversed(train) if r["loss_by_source"][source] is not None
+        )
+        assert by_source[source]["train loss (last)"] == num(newest)
+        held_out = evals[-1]["eval_by_source"].get(source)
+        if held_out:
+            assert [by_source[source][k] for k in ("held-out loss", "held-out ppl", "held-out tokens")] == [
+                num(held_out["loss"]),
+                num(held_out["ppl"]),
+                n(held_out["tokens"]),
+            ]
+    assert by_source["wiki"]["train loss (last)"] == "5.75"  # step 3 had no wiki token: step 2's value
+    header, *rows = evaluations
+    assert header == ["step", "held-out loss", "perplexity", "web loss", "wiki loss"]
+    assert rows == [[n(e["step"]), num(e["eval_loss"]), num(e["eval_ppl"]),
+                     *(num(e["eval_by_source"][s]["loss"]) for s in ("web", "wiki"))] for e in evals]  # fmt: skip
+    train_row = next(r for r in parse(pipeline.html()).tables["stages"][0] if r[0] == "train")
+    assert f"{train[-1]['step']:,} steps, {train[-1]['tokens_seen']:,} tokens" in train_row[-1]
+
+
+def test_training_records_are_thinned_evenly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(training_module, "MAX_TRAIN_RECORDS", 5)
+    rows = [{"kind": "train", "step": s, "loss": 10 - s / 10, "tokens_seen": s * 8} for s in range(1, 22)]
+    write_lines(tmp_path / "metrics.jsonl", rows)
+    run = training_module.read_run(str(tmp_path))
+    assert run["thinned"] and run["train_records"] == 21
+    assert [r["step"] for r in run["train"]] == [1, 6, 11, 16, 21]  # first and last kept, evenly between
+    assert run["settings"] == {}  # no config.yaml: the section still renders
+    with pytest.raises(DolmaKitError, match=r"no metrics\.jsonl"):
+        training_module.read_run(str(tmp_path / "missing"))
 
 
 def test_corpus_without_attributes_says_what_to_run(tmp_path: Path, corpus: Path) -> None:
@@ -156,6 +253,7 @@ def test_corpus_without_attributes_says_what_to_run(tmp_path: Path, corpus: Path
         "dolma-kit tag --taggers pii",
         "dolma-kit decontaminate",
         "No stage summaries",
+        "dolma-kit stats --run RUN",
     ):
         assert hint in html
     assert parse(html).tables["overview"][0][-1][1] == n(12)

@@ -143,3 +143,34 @@ def test_planted_problems_are_found(demo_run: tuple[Path, str]) -> None:
     assert found[("dedup_text", "exact_duplicate")] == {"True"}
     assert found[("dedup_text", "normal")] == found[("dedup_minhash", "normal")] == {"False"}
     assert "True" in found[("dedup_minhash", "near_duplicate")]
+
+
+def test_report_shows_tokenizer_upsampling_and_training(demo_run: tuple[Path, str]) -> None:
+    """The report's later rows: mix wrote what tokenize read (wiki up-sampled), the tokenizer, and the training run
+    with the numbers of its metrics.jsonl and tokens trained per source."""
+    work, _ = demo_run
+    stats = json.loads((work / "report" / "stats.json").read_text())
+    html = (work / "report" / "report.html").read_text()
+    mix = [r for r in stats["stages"] if r["stage"] == "mix"]
+    (tokenize,) = [r for r in stats["stages"] if r["stage"] == "tokenize"]
+    wiki = next(r for r in mix if r["scope"] == "wiki")
+    assert wiki["written"] == 2 * wiki["kept"] > 0  # sample: 2
+    assert sum(r["written"] for r in mix) == tokenize["documents_in"] > sum(r["kept"] for r in mix)
+    assert f"tokenize read {tokenize['documents_in']:,} documents" in html
+    manifest = json.loads((work / "tokens" / "manifest.json").read_text())
+    assert stats["tokenizer"]["vocab_size"] == manifest["vocab_size"] == 4096
+    assert stats["tokens"]["per_source"] == {
+        s: {"documents": v["documents"], "tokens": v["tokens"]} for s, v in manifest["per_source"].items()
+    }
+    run = work / "train" / "tiny"
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    training = stats["training"]
+    assert training["run"] == str(run)  # the pipeline's train stage, found without a `run` key
+    assert [r["loss"] for r in training["train"]] == [r["loss"] for r in records if r["kind"] == "train"]
+    assert [r["eval_loss"] for r in training["eval"]] == [
+        r["eval_loss"] for r in records if r["kind"] == "eval"
+    ]
+    # tokens trained per source: every token of the 10 steps' instances (global batch 8, 32 tokens)
+    last = [r for r in records if r["kind"] == "train"][-1]
+    assert sum(training["tokens_by_source"].values()) == last["tokens_seen"] == 10 * 8 * 32
+    assert '<section id="training">' in html and "No training run" not in html
