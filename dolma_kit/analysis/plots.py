@@ -157,6 +157,7 @@ def stage_bars(
         left = [a + b for a, b in zip(left, values, strict=True)]
     ax.set_yticks(y, [_wrap(label) for label in labels], fontsize="small")
     ax.invert_yaxis()
+    ax.set_title("every stage: documents in, and what became of them", fontsize="medium", loc="left")
     ax.set_xlabel("documents")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.subplots_adjust(bottom=1.1 / fig.get_figheight())  # the legend goes below the axes, centred on them

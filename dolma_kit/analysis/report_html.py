@@ -34,15 +34,22 @@ SECTIONS = {
 
 def overview(data: dict[str, Any]) -> str:
     srcs, tot = data["sources"], data["total"]
-    token_label = "tokens" if data["tokens"]["from"] == "tokenized manifest" else "words"
+    tokenized = data["tokens"]["from"] == "tokenized manifest"
+    token_label = "tokens" if tokenized else "words"
+    per_source = data["tokens"].get("per_source") or {}
 
     def row(name: str, s: dict[str, Any]) -> list[object]:
+        if name == "total":
+            docs = data["tokens"].get("documents", "")
+        else:
+            docs = per_source.get(name, {}).get("documents", "")
         return [
             name,
             s["documents"],
             s["rejected"],
             s["bytes"],
             round(s["bytes"] / 1e6, 3),
+            *([docs] if per_source else []),
             s["tokens"],
             round(s["mean_chars"], 1),
             s["min_chars"] or 0,
@@ -56,6 +63,7 @@ def overview(data: dict[str, Any]) -> str:
         "rejected",
         "bytes",
         "MB",
+        *(["documents tokenized"] if per_source else []),
         token_label,
         "mean chars",
         "min",
@@ -67,8 +75,9 @@ def overview(data: dict[str, Any]) -> str:
     if info["from"] == "tokenized manifest":
         parts.append(
             f'<p class="meta">Tokens from <code>{esc(info["path"])}/manifest.json</code> (tokenizer '
-            f"{esc(info['tokenizer'])}): {num(info['total'])} tokens over {num(info['documents'])} documents; "
-            "the tokenized corpus may be a filtered mix of these documents.</p>"
+            f"{esc(info['tokenizer'])}): {num(info['total'])} tokens over {num(info['documents'])} documents. "
+            "The tokenized corpus is what mix wrote from these documents: filtered, edited, and with up-sampled "
+            "streams written more than once, so a source may have more documents tokenized than it has.</p>"
         )
     else:
         parts.append(
