@@ -10,9 +10,12 @@ Executors, each run as the CLI users call (start-up included), over the same sha
   real cluster is used; its start-up is not timed, and it is stopped before the local runs, so its idle
   processes never share the cores with them).
 
-The Ray overhead is its wall time over the 2-process local run's, in %. Repeats interleave the executors and
-keep each one's fastest run, since other work on a shared machine only ever makes a run slower. Every run's
-outputs are hashed: the table says whether they are identical to the local run's.
+The Ray overhead is its wall time over the 2-process local run's, in %, and, since wall time on a shared
+machine depends on what else runs, also its CPU time over the local run's (CPU seconds of the command's
+process tree; for a joined cluster plus what the cluster's processes used meanwhile, children reaped included).
+Repeats interleave the executors and keep each one's fastest run, since other work on a shared machine only
+ever makes a run slower. Every run's outputs are hashed: the table says whether they are identical to the
+local run's.
 """
 
 from __future__ import annotations
@@ -23,18 +26,23 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from _util import Measured, run_measured, wait_until_idle
+from _util import Measured, _cpu_ticks, process_tree, run_measured, wait_until_idle
 from corpus import CorpusSpec, ensure_corpus
 from rich.console import Console
 from rich.table import Table
 
 BENCH_DIR = Path(__file__).resolve().parent
 TAGGERS = ["gopher", "c4", "pii", "char_length"]
+STAGES = ("tag", "minhash")
+KINDS = ("local-1", "local-2", "ray-cold", "ray-warm")
 TARGET_OVERHEAD = 15.0
 EXECUTORS = (
     "local, 1 process",
@@ -64,11 +72,48 @@ class Run:
     measured: Measured
     outputs: str
     """sha256 over the output files (markers and summaries aside): equal means byte-identical outputs."""
+    cluster_cpu_s: float = 0.0
+    """CPU seconds a joined cluster's processes used during the run (0 for the other executors)."""
+
+    @property
+    def cpu_s(self) -> float:
+        return self.measured.cpu_s + self.cluster_cpu_s
 
 
 class Cluster:
     """A running 2-CPU Ray cluster held by a child process; closing its stdin shuts it down (no `ray stop`,
     which would end every Ray process on the machine)."""
+
+    def ticks(self) -> dict[int, int]:
+        """CPU ticks (user + system) of each live process of the cluster."""
+        out = {}
+        for pid in process_tree(self.proc.pid):
+            ticks = _cpu_ticks(pid)
+            if ticks is not None:
+                out[pid] = ticks
+        return out
+
+    @contextmanager
+    def cpu_meter(self) -> Iterator[list[float]]:
+        """CPU seconds the cluster's processes use inside the block: polled every 0.1 s, so workers that start
+        and end within it count (up to their last poll) though they are not the measured command's children."""
+        base, last = self.ticks(), {}
+        stop = threading.Event()
+
+        def poll() -> None:
+            while not stop.wait(0.1):
+                last.update(self.ticks())
+
+        thread = threading.Thread(target=poll, daemon=True)
+        thread.start()
+        used = [0.0]
+        try:
+            yield used
+        finally:
+            stop.set()
+            thread.join()
+            last.update(self.ticks())
+            used[0] = sum(t - base.get(pid, 0) for pid, t in last.items()) / os.sysconf("SC_CLK_TCK")
 
     def __enter__(self) -> str:
         env = {**os.environ, **RAY_ENV}
@@ -111,18 +156,20 @@ def digest(roots: list[Path]) -> str:
     return h.hexdigest()
 
 
-def measure(stage: str, executor: str, repeat: int, shards: list[str], out: Path, address: str | None) -> Run:
+def measure(stage: str, executor: str, repeat: int, shards: list[str], out: Path, cluster: Cluster | None = None,
+            address: str | None = None) -> Run:  # fmt: skip
     wait_until_idle(20)
     env = {**os.environ, **RAY_ENV, "RAY_AUTH_MODE": "token"} if "ray" in executor else None
     log = out / "logs" / f"{stage}-{EXECUTORS.index(executor)}-{repeat}.log"
-    m = run_measured(command(stage, shards, out, executor, address), log, env=env)
+    with cluster.cpu_meter() if cluster else nullcontext([0.0]) as cluster_cpu:
+        m = run_measured(command(stage, shards, out, executor, address), log, env=env)
     if m.returncode != 0:
         raise SystemExit(f"{stage} on {executor} failed; see {log}:\n{log.read_text()[-3000:]}")
     outputs = digest([out / stage] + ([out / "minhash-work"] if stage == "minhash" else []))
     console.print(
         f"{stage:7} {executor:32} repeat {repeat}: {m.wall_s:6.1f} s (other CPU {m.other_cpu_s:.1f} s)"
     )
-    return Run(stage, executor, repeat, m, outputs)
+    return Run(stage, executor, repeat, m, outputs, cluster_cpu[0])
 
 
 def table(runs: list[Run], docs: int) -> tuple[Table, dict[str, dict[str, float]]]:
@@ -132,25 +179,38 @@ def table(runs: list[Run], docs: int) -> tuple[Table, dict[str, dict[str, float]
         if key not in best or r.measured.wall_s < best[key].measured.wall_s:
             best[key] = r
     t = Table(title=f"docs/s per executor on the same 2 cores, {docs:,} documents (best of the repeats)")
-    for col in ("stage", "executor", "wall s", "docs/s", "CPU s", "other CPU s", "vs local 2 p", "identical"):
+    cols = (
+        "stage",
+        "executor",
+        "wall s",
+        "docs/s",
+        "wall vs local 2 p",
+        "CPU s",
+        "CPU vs local 2 p",
+        "other CPU s",
+    )
+    for col in (*cols, "identical"):
         t.add_column(col, justify="left" if col in ("stage", "executor") else "right")
     overheads: dict[str, dict[str, float]] = {}
-    for stage in ("tag", "minhash"):
+    for stage in sorted({r.stage for r in runs}, key=STAGES.index):
         ref = best[(stage, EXECUTORS[1])]
-        for executor in EXECUTORS:
+        for executor in (e for e in EXECUTORS if (stage, e) in best):
             r = best[(stage, executor)]
             m = r.measured
             over = 100 * (m.wall_s / ref.measured.wall_s - 1)
+            cpu_over = 100 * (r.cpu_s / ref.cpu_s - 1)
             if "ray" in executor:
                 overheads.setdefault(stage, {})[executor] = round(over, 1)
+                overheads[stage][executor + ", CPU"] = round(cpu_over, 1)
             t.add_row(
                 stage,
                 executor,
                 f"{m.wall_s:,.1f}",
                 f"{docs / m.wall_s:,.0f}",
-                "—" if executor == EXECUTORS[3] else f"{m.cpu_s:,.1f}",
-                f"{m.other_cpu_s:,.1f}",
                 "" if executor == EXECUTORS[1] else f"{over:+.1f}%",
+                f"{r.cpu_s:,.1f}",
+                "" if executor == EXECUTORS[1] else f"{cpu_over:+.1f}%",
+                f"{max(0.0, m.other_cpu_s - r.cluster_cpu_s):,.1f}",
                 "yes" if r.outputs == ref.outputs else "NO",
             )
     return t, overheads
@@ -162,6 +222,10 @@ def main() -> None:
     p.add_argument("--shards", type=int, default=8, help="shards (default 8)")
     p.add_argument("--repeats", type=int, default=2, help="runs per executor; the fastest counts (default 2)")
     p.add_argument("--quick", action="store_true", help="2,000 documents, 1 repeat")
+    p.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES), help="stages (default: both)")
+    p.add_argument(
+        "--executors", nargs="+", choices=KINDS, default=list(KINDS), help="executors (local-2 always runs)"
+    )
     args = p.parse_args()
     if args.quick:
         args.docs, args.repeats = 2_000, 1
@@ -173,25 +237,30 @@ def main() -> None:
     started = datetime.now(timezone.utc)
     runs: list[Run] = []
     for repeat in range(args.repeats):
-        for executor in EXECUTORS[:3]:
-            for stage in ("tag", "minhash"):
-                runs.append(measure(stage, executor, repeat, shards, work, None))
-        with Cluster() as address:
+        chosen = {EXECUTORS[KINDS.index(k)] for k in args.executors} | {EXECUTORS[1]}
+        for executor in (e for e in EXECUTORS[:3] if e in chosen):
+            for stage in args.stages:
+                runs.append(measure(stage, executor, repeat, shards, work))
+        if EXECUTORS[3] not in chosen:
+            continue
+        cluster = Cluster()
+        with cluster as address:
             time.sleep(2)  # let the cluster's own start-up settle before timing
-            for stage in ("tag", "minhash"):
-                runs.append(measure(stage, EXECUTORS[3], repeat, shards, work, address))
+            for stage in args.stages:
+                runs.append(measure(stage, EXECUTORS[3], repeat, shards, work, cluster, address))
     result, overheads = table(runs, args.docs)
     console.print(result)
     console.print(
-        "CPU s: the command's process tree (a joined cluster's workers are not its children: not measured). "
-        "other CPU s: what the rest of the machine used meanwhile (> 0: the timing shared the cores)."
+        "CPU s: the command's process tree, plus for a joined cluster what its processes used meanwhile. "
+        "other CPU s: what the rest of the machine used meanwhile (> 0: the timing shared the cores; a run "
+        "with much of it is slower than it would be alone)."
     )
-    tag_warm = overheads["tag"][EXECUTORS[3]]
-    console.print(
-        f"Ray overhead on tag, joining a running cluster: {tag_warm:+.1f}% "
-        f"(target ≤ {TARGET_OVERHEAD:g}%: {'met' if tag_warm <= TARGET_OVERHEAD else 'NOT met'}); "
-        f"starting its own cluster: {overheads['tag'][EXECUTORS[2]]:+.1f}%"
-    )
+    for executor, over in overheads.get("tag", {}).items():
+        if not executor.endswith(", CPU"):
+            cpu = overheads["tag"][executor + ", CPU"]
+            verdict = "met" if over <= TARGET_OVERHEAD else "NOT met"
+            console.print(f"Ray overhead on tag, {executor}: wall {over:+.1f}%, CPU {cpu:+.1f}% "
+                          f"(target: wall ≤ {TARGET_OVERHEAD:g}%: {verdict})")  # fmt: skip
     path = out / "results" / f"scale-{started.strftime('%Y%m%dT%H%M%S')}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     report = {
@@ -200,7 +269,7 @@ def main() -> None:
         "shards": args.shards,
         "cores": os.cpu_count(),
         "overhead_percent": overheads,
-        "runs": [asdict(r) for r in runs],
+        "runs": [asdict(r) | {"cpu_s_total": r.cpu_s} for r in runs],
     }
     path.write_text(json.dumps(report, indent=1) + "\n")
     console.print(f"saved {path}")

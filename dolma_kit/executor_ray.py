@@ -52,18 +52,21 @@ def _import_ray(local_cluster: bool) -> Any:
 
 
 def connect(config: ExecutorConfig, *, num_cpus: int) -> Any:
-    """Connect this process to Ray once: join `config.ray_address`, or start a local cluster of `num_cpus`.
+    """Connect this process to Ray once: join `config.ray_address` (or RAY_ADDRESS, Ray's own variable), or
+    start a new local cluster of `num_cpus` (never silently join another one running on this machine).
 
     A process already connected (a test's cluster, an earlier stage of the same command) is reused as it is.
     Joining a cluster forwards this process's AWS_* variables to its tasks (a Ray runtime environment).
     """
-    ray = _import_ray(local_cluster=config.ray_address is None)
+    address = config.ray_address or os.environ.get("RAY_ADDRESS") or None
+    ray = _import_ray(local_cluster=address is None)
     if not ray.is_initialized():
         aws = storage.aws_environment()
         common: dict[str, Any] = {"log_to_driver": False, "logging_level": "error"}
         try:
-            if config.ray_address is None:
+            if address is None:
                 ray.init(
+                    address="local",
                     num_cpus=num_cpus,
                     include_dashboard=False,
                     object_store_memory=LOCAL_OBJECT_STORE_BYTES,
@@ -71,13 +74,13 @@ def connect(config: ExecutorConfig, *, num_cpus: int) -> Any:
                 )
             else:
                 runtime_env = {"env_vars": aws} if aws else None
-                ray.init(address=config.ray_address, runtime_env=runtime_env, **common)
+                ray.init(address=address, runtime_env=runtime_env, **common)
         except (ConnectionError, ValueError) as exc:
-            where = config.ray_address or "a local cluster"
+            where = address or "a local cluster"
             hint = (
                 "; a cluster with token authentication (Ray's default) also needs RAY_AUTH_MODE=token and its "
                 "token (`ray get-auth-token` on the head node) in RAY_AUTH_TOKEN or ~/.ray/auth_token"
-                if config.ray_address
+                if address
                 else ""
             )
             raise DolmaKitError(f"--executor ray: cannot connect to {where}: {exc}{hint}") from exc
