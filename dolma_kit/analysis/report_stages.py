@@ -15,6 +15,7 @@ from typing import Any
 
 from dolma_kit.analysis import plots
 from dolma_kit.analysis.report_parts import Raw, empty, esc, img, num, table
+from dolma_kit.analysis.stages import MARKING_STAGES
 
 HEADER = [
     "stage",
@@ -40,10 +41,10 @@ def _check(ok: bool) -> Raw:
 def _details(r: dict[str, Any], tokens: dict[str, Any]) -> str:
     parts = []
     if r["action"] == "marks":
-        if r.get("flagged") is not None:
+        if r.get("flagged") is not None and r.get("flagged_what"):
             parts.append(f"flagged: {r['flagged_what']}")
         if r.get("spans") is not None:
-            parts.append(f"marked: {r['spans_what']}")
+            parts.append(f"marked: {r.get('spans_what', 'spans')}")
         if r["removed"] and r["removed"] == r.get("flagged"):
             parts.append("mix can drop on this flag")
     else:
@@ -126,8 +127,18 @@ def _handover(rows: list[dict[str, Any]]) -> str:
     return f'<p class="meta">{esc(text)}.</p>'
 
 
+def _upgrade(r: dict[str, Any]) -> dict[str, Any]:
+    """A row of a version-1 stats.json (no action, flags or written): what it says, in this page's terms."""
+    if "action" in r:
+        return r
+    marks = r["stage"] in MARKING_STAGES
+    action = "marks" if marks else "tokenizes" if r["stage"] == "tokenize" else "removes"
+    passed_on = r["documents_in"] - r["rejected"] if marks else r["kept"]
+    return {**r, "action": action, "passed_on": passed_on, "flagged": r["removed"] if marks else None}
+
+
 def stages(data: dict[str, Any]) -> str:
-    rows_in = data["stages"]
+    rows_in = [_upgrade(r) for r in data["stages"]]
     parts = []
     if not rows_in:
         parts.append(

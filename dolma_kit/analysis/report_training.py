@@ -37,15 +37,15 @@ def median_tokens_per_s(records: list[dict[str, Any]]) -> float | None:
 
 
 def _settings(run: dict[str, Any]) -> str:
-    s = run["settings"]
-    if not s:
+    if not run["settings"]:
         return ""
+    s = {k: "?" if v is None else num(v) if isinstance(v, int) else v for k, v in run["settings"].items()}
     shape = (
         f"d_model {s['d_model']}, {s['n_layers']} layers, {s['n_heads']} heads, vocabulary {s['vocab_size']}"
     )
     batch = f"{s['global_batch']} × {s['seq_len']} tokens a step, {s['max_steps']} steps scheduled"
     lr = f"peak LR {s['peak_lr']}, {s['warmup_steps']} warmup steps"
-    mixture = f"; mixture {s['mixture']}" if s.get("mixture") else ""
+    mixture = f"; mixture {s['mixture']}" if run["settings"].get("mixture") else ""
     return f"Model: {shape}. Batch: {batch}; {lr}{mixture}."
 
 

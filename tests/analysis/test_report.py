@@ -260,3 +260,16 @@ def test_corpus_without_attributes_says_what_to_run(tmp_path: Path, corpus: Path
     rebuilt = tmp_path / "again.html"
     render_report_file(report.stats_path, str(rebuilt))
     assert rebuilt.read_text() == html  # the page is a function of stats.json alone
+
+
+def test_a_version_1_stats_json_still_renders(tmp_path: Path, pipeline: Pipeline) -> None:
+    """stats.json written before marking stages had flags (version 1): `render_report_file` still reads it."""
+    old = pipeline.stats()
+    for row in old["stages"]:
+        for key in ("action", "flagged", "flagged_what", "spans", "spans_what", "passed_on", "written"):
+            row.pop(key)
+    del old["tokenizer"], old["training"]
+    (tmp_path / "stats.json").write_text(json.dumps(old))
+    render_report_file(str(tmp_path / "stats.json"), str(tmp_path / "report.html"))
+    rows = {(r[0], r[1]): r for r in parse((tmp_path / "report.html").read_text()).tables["stages"][0][1:]}
+    assert rows["dedup exact", "dedup_text"][2:7] == ["marks", "17", "2", "", "–"]
