@@ -5,6 +5,7 @@ entropy of its data within 5 minutes).
     .venv/bin/python bench/train.py speed                                  # tiny config, CPU, compile off and on
     .venv/bin/python bench/train.py speed --config configs/1b.yaml         # on a GPU: bf16, seq 2048, off and on
     .venv/bin/python bench/train.py converge --minutes 5                   # tiny config, 2 gloo ranks × 1 thread
+    .venv/bin/python bench/train.py spike --at 250 --poison nan            # recovery vs a clean run
 
 Data: a config's own `data.paths` when they exist; otherwise the demo corpus (`dolma_kit.demo_corpus`) is
 generated and tokenized once under bench/out/ (the demo BPE for a small vocabulary, GPT-2's for a model whose
@@ -255,6 +256,76 @@ def converge(args: argparse.Namespace) -> dict:
     return result
 
 
+def spike(args: argparse.Namespace) -> dict:
+    """Issue 6's recovery target: the tiny config on the demo corpus, clean vs. a run whose step `--at` is
+    poisoned (`debug.poison`), recovered with no human action; final held-out and train losses compared."""
+    import torch
+
+    from train.config import load_config
+    from train.loop import Trainer
+
+    torch.set_num_threads(args.threads)
+    tokenized = ensure_tokenized(str(DEMO_BPE), args.docs)
+    out: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, extra in (
+            ("clean", []),
+            (
+                "poisoned",
+                [
+                    f"debug.poison_steps=[{args.at}]",
+                    f"debug.poison={args.poison}",
+                    f"recovery.lr_factor={args.lr_factor}",
+                ],
+            ),
+        ):
+            cfg = load_config(
+                ROOT / "configs" / "tiny.yaml",
+                [
+                    f"data.paths=[{tokenized}]",
+                    f"trainer.run_dir={tmp}/{name}",
+                    f"trainer.max_steps={args.steps}",
+                    f"trainer.eval_every={args.steps}",
+                    "trainer.eval_batches=16",
+                    f"trainer.checkpoint_every={args.checkpoint_every}",
+                    "trainer.log_every=1000000",
+                    "data.eval_fraction=0.02",
+                    *extra,
+                ],
+            )
+            t0 = time.perf_counter()
+            records = Trainer(cfg).fit()
+            metrics = [
+                json.loads(line) for line in (Path(tmp) / name / "metrics.jsonl").read_text().splitlines()
+            ]
+            losses = [r["loss"] for r in records if r.get("loss") is not None]
+            out[name] = {
+                "eval_loss": [r for r in metrics if r["kind"] == "eval"][-1]["eval_loss"],
+                "train_loss_last50": float(np.mean(losses[-50:])),
+                "events": [
+                    {k: r[k] for k in ("step", "reason", "rolled_back_to")}
+                    for r in metrics
+                    if r["kind"] == "recovery"
+                ],
+                "wall_s": time.perf_counter() - t0,
+            }
+    gap = out["poisoned"]["eval_loss"] / out["clean"]["eval_loss"] - 1
+    train_gap = out["poisoned"]["train_loss_last50"] / out["clean"]["train_loss_last50"] - 1
+    table = Table(title=f"spike recovery: step {args.at} poisoned ({args.poison}) of {args.steps}")
+    for col in ("run", "held-out loss", "train loss (last 50)", "events"):
+        table.add_column(col)
+    for name, r in out.items():
+        events = "; ".join(
+            f"step {e['step']}: {e['reason']} → back to {e['rolled_back_to']}" for e in r["events"]
+        )
+        table.add_row(name, f"{r['eval_loss']:.4f}", f"{r['train_loss_last50']:.4f}", events or "-")
+    Console(width=200).print(table)
+    Console().print(
+        f"final held-out loss gap {100 * gap:+.2f}% (train {100 * train_gap:+.2f}%); target |gap| < 2%"
+    )
+    return {**out, "gap": gap, "train_gap": train_gap}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="mode", required=True)
@@ -272,8 +343,18 @@ def main() -> None:
     cp.add_argument("--max-steps", type=int, default=1500)
     cp.add_argument("--docs", type=int, default=3000)
     cp.add_argument("--set", action="append", default=[], help="config override, e.g. optim.lr=3e-3")
+    kp = sub.add_parser(
+        "spike", help="issue 6's target: a poisoned step recovered, final loss vs a clean run"
+    )
+    kp.add_argument("--steps", type=int, default=600)
+    kp.add_argument("--at", type=int, default=250, help="the poisoned step")
+    kp.add_argument("--poison", choices=["scale", "nan"], default="scale")
+    kp.add_argument("--lr-factor", type=float, default=1.0)
+    kp.add_argument("--checkpoint-every", type=int, default=100)
+    kp.add_argument("--threads", type=int, default=2)
+    kp.add_argument("--docs", type=int, default=3000)
     args = ap.parse_args()
-    result = speed(args) if args.mode == "speed" else converge(args)
+    result = {"speed": speed, "converge": converge, "spike": spike}[args.mode](args)
     results = OUT / "results"
     results.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")

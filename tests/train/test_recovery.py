@@ -91,3 +91,27 @@ def test_detector_median_window_and_non_finite_norms() -> None:
     det.truncate(2)
     assert det.check(100.0, 1.0) is None  # too little history after a rollback to step 2
     assert SpikeDetector(RecoveryConfig(enabled=False)).check(math.nan, 1.0) is None
+
+
+def _poisoned_two_ranks(tokens: str, run: str) -> None:
+    from train.config import load_config
+
+    from .conftest import FAST, TINY
+
+    overrides = [f"data.paths=[{tokens}]", f"trainer.run_dir={run}", *FAST, "trainer.max_steps=8"]
+    cfg = load_config(
+        TINY, [*overrides, "trainer.eval_every=0", "debug.poison_steps=[6]", "debug.poison=nan"]
+    )
+    records = Trainer(cfg).fit()
+    assert [r["step"] for r in records] == list(range(1, 9)) and records[5]["skipped"]
+
+
+@pytest.mark.slow
+def test_two_ranks_take_the_same_recovery_decision(tokenized_demo: Path, tmp_path: Path) -> None:
+    from .distributed import run_distributed
+
+    run = tmp_path / "run"
+    run_distributed(_poisoned_two_ranks, str(tokenized_demo), str(run), world_size=2)
+    (event,) = [r for r in read_metrics(run) if r["kind"] == "recovery"]
+    assert event["rolled_back_to"] == 4 and event["skipped_step"] == 6
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step4", "step8"]
