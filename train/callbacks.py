@@ -83,7 +83,8 @@ class MetricsFile(Callback):
                 fh.write(json.dumps(record) + "\n")
 
     def on_step(self, trainer: Trainer, step: int, metrics: dict[str, Any]) -> None:
-        if step % trainer.cfg.trainer.log_every == 0 or step == trainer.cfg.trainer.max_steps:
+        every = trainer.cfg.trainer.log_every
+        if step % every == 0 or step == trainer.cfg.trainer.max_steps or metrics["kind"] == "skipped":
             self.write(trainer, metrics)
 
 
@@ -132,7 +133,9 @@ class Evaluator(Callback):
     def on_step(self, trainer: Trainer, step: int, metrics: dict[str, Any]) -> None:
         if not self.due(trainer, step) or (len(trainer.eval_ids) == 0 and not trainer.downstream):
             return
-        record: dict[str, Any] = {"kind": "eval", "step": step, "examples_seen": metrics["examples_seen"]}
+        # without a held-out split, downstream accuracy gets its own kind (eval records always hold eval_loss)
+        kind = "eval" if len(trainer.eval_ids) else "downstream"
+        record: dict[str, Any] = {"kind": kind, "step": step, "examples_seen": metrics["examples_seen"]}
         line = f"[green]eval step {step}[/]"
         if len(trainer.eval_ids):
             loss, by_source = trainer.evaluate()

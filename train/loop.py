@@ -254,8 +254,8 @@ class Trainer:
     def skipped_step(self, step: int) -> dict[str, Any]:
         """The record of a step whose batch recovery skipped: the schedule moves on, nothing is trained."""
         G, T = self.cfg.trainer.global_batch, self.cfg.data.seq_len
-        return {
-            "kind": "train",
+        return {  # its own kind, so readers of train records never meet a null loss
+            "kind": "skipped",
             "step": step,
             "examples_seen": step * G,
             "tokens_seen": step * G * T,

@@ -63,6 +63,14 @@ def train(
         _print_dry_run(cfg)
         return
     if auto_resume:
+        import os
+
+        if "RANK" in os.environ:
+            from dolma_kit.errors import DolmaKitError
+
+            raise DolmaKitError(
+                "--auto-resume supervises one process; under torchrun use torchrun --max-restarts N"
+            )
         _supervise(config, list(ctx.args), Path(str(cfg.trainer.run_dir)), max_restarts)
         return
     from train.loop import train as run_training

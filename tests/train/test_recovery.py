@@ -36,9 +36,9 @@ def test_poisoned_step_is_rolled_back_skipped_and_the_run_ends_as_a_clean_one(
     assert e["step"] == 10 and e["rolled_back_to"] == 8 and "loss spike" in e["reason"]
     assert e["loss"] > 1e3 and len(e["skipped_instances"]) == 8
     train = [r for r in metrics if r["kind"] == "train"]
-    assert [r["step"] for r in train] == list(range(1, 25))  # steps 9 and 10 rewritten once, in order
-    assert [r["step"] for r in train if r.get("skipped")] == [10]
-    assert max(r["loss"] for r in train if r["loss"] is not None) < 10  # the spike was never applied
+    assert [r["step"] for r in train] == [*range(1, 10), *range(11, 25)]  # step 9 rewritten once, in order
+    assert [r["step"] for r in metrics if r["kind"] == "skipped"] == [10]
+    assert max(r["loss"] for r in train) < 10  # the spike was never applied
     assert [r["step"] for r in records] == list(range(1, 25))
     gap = abs(final_eval_loss(run) / final_eval_loss(tmp_path / "clean") - 1)
     assert gap < 0.02, gap  # issue 6 target: within 2% of the clean run
