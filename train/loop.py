@@ -3,9 +3,10 @@
 Per optimizer step s (1-based): the global batch order[(s-1)·G : s·G] is split into W contiguous rank slices,
 each consumed in micro-batches whose gradients accumulate (each micro-loss is its token-summed cross-entropy
 over the rank's tokens for the step, and FSDP averages over ranks, so the gradient is that of the global
-mean loss); then the LR for step s is set, the global grad norm clipped, AdamW steps. Everything that
-decides the numbers is a function of (config, seed, step), which is why a resumed run repeats a
-never-stopped one exactly on CPU.
+mean loss); then the LR for step s is set, the global grad norm clipped, the spike detector looks at the
+all-reduced loss and norm (train/recovery.py: a rejected step is rolled back, never applied), AdamW steps.
+Everything that decides the numbers is a function of (config, seed, step, recovery.json), which is why a
+resumed run repeats a never-stopped one exactly on CPU.
 
 On GPU with precision bf16, FSDP's MixedPrecisionPolicy computes in bf16 over fp32 master weights; the
 cross-entropy is always taken in fp32.
