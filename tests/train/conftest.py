@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +11,10 @@ import pytest
 from train.config import TrainConfig, load_config
 
 TINY = Path(__file__).resolve().parents[2] / "configs" / "tiny.yaml"
+
+# transformers (test extra) is used offline only: exported folders are loaded from disk, nothing is fetched
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 # d 64, 2 layers, seq 32 (configs/tiny.yaml); short schedules so the whole directory runs in well under 2 min
 FAST = [

@@ -4,7 +4,6 @@ checkpoints is the fp32 mean of their weights and stays loadable and exportable.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,6 @@ from train.errors import ConfigError
 from train.export_hf import export_hf
 from train.loop import Trainer
 from train.weights import average_checkpoints, completed_checkpoints, load_model
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may reach the network
 
 
 @pytest.mark.parametrize("tied", [True, False])
