@@ -163,7 +163,7 @@ class Trainer:
         if latest is not None:
             state = self.checkpointer.load(latest, self.model, self.optimizer)
             self.step = int(state["step"])
-        self.detector.history = self.metrics_file.train_losses(self.step)
+        self.detector.reset(self.metrics_file.train_losses(self.step))
 
     def _load_downstream(self) -> list:
         """Tokenize the configured multiple-choice tasks once (train/downstream.py)."""

@@ -72,11 +72,12 @@ class DebugConfig:
 
 
 class SpikeDetector:
-    """Running median of accepted losses; says why a step must not be applied, or None."""
+    """Running median of the last `window` accepted losses; says why a step must not be applied, or None.
+    Only the window is kept (a long run checks every step), as (step, loss) pairs in step order."""
 
     def __init__(self, cfg: RecoveryConfig) -> None:
         self.cfg = cfg
-        self.history: dict[int, float] = {}
+        self.history: list[tuple[int, float]] = []
 
     def check(self, loss: float, grad_norm: float) -> str | None:
         if not self.cfg.enabled:
@@ -85,19 +86,23 @@ class SpikeDetector:
             return f"non-finite loss ({loss})"
         if not math.isfinite(grad_norm):
             return f"non-finite grad norm ({grad_norm})"
-        recent = [self.history[s] for s in sorted(self.history)[-self.cfg.window :]]
-        if self.cfg.spike_factor > 0 and len(recent) >= self.cfg.min_history:
-            median = statistics.median(recent)
+        if self.cfg.spike_factor > 0 and len(self.history) >= self.cfg.min_history:
+            median = statistics.median(v for _, v in self.history)
             if loss > self.cfg.spike_factor * median:
                 return f"loss spike: {loss:.4g} > {self.cfg.spike_factor:g} × running median {median:.4g}"
         return None
 
     def record(self, step: int, loss: float) -> None:
-        self.history[step] = loss
+        self.history.append((step, loss))
+        del self.history[: -self.cfg.window]
+
+    def reset(self, losses: dict[int, float]) -> None:
+        """Start from logged losses (a resumed run reads them from metrics.jsonl)."""
+        self.history = sorted(losses.items())[-self.cfg.window :]
 
     def truncate(self, step: int) -> None:
         """Forget losses after `step` (a rollback to it)."""
-        self.history = {s: v for s, v in self.history.items() if s <= step}
+        self.history = [(s, v) for s, v in self.history if s <= step]
 
 
 @dataclass
