@@ -21,6 +21,7 @@ from dolma_kit.cli import (
     train,
     train_classifier,
     train_tokenizer,
+    train_tools,
 )
 from dolma_kit.cli.variadic import VariadicGroup
 from dolma_kit.errors import DolmaKitError
@@ -38,6 +39,9 @@ app.command("train-classifier")(train_classifier.train_classifier)
 app.add_typer(dedup.app, name="dedup")
 app.command("train", context_settings=train.CONTEXT)(train.train)
 app.command("trace")(trace.trace)
+app.command("export-hf")(train_tools.export_hf)
+app.command("average-checkpoints")(train_tools.average_checkpoints)
+app.command("memorization")(train_tools.memorization)
 app.command("mix")(mix.mix)
 app.command("tokenize")(tokenize.tokenize)
 app.command("train-tokenizer")(train_tokenizer.train_tokenizer)
