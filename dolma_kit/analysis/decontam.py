@@ -32,8 +32,7 @@ from dolma_kit import storage
 from dolma_kit.analysis.evalset import EvalSet, build_eval_set
 from dolma_kit.attributes import SCHEMA_NAME, Attributes, attribute_tasks, write_attribute_shard
 from dolma_kit.dedup.minhash import shingle_hashes
-from dolma_kit.dedup.normalize import _table as normalization_table
-from dolma_kit.dedup.normalize import normalize_text
+from dolma_kit.dedup.normalize import normalization_table, normalize_text
 from dolma_kit.documents import Document, DocumentReader, dumps
 from dolma_kit.errors import DolmaKitError
 from dolma_kit.executor import ExecutorConfig, RunResult, ShardStats, ShardTask, run_shards, write_summary

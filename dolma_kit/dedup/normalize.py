@@ -19,8 +19,12 @@ _TRACKING_PARAMS = re.compile(r"^(utm_[a-z]+|fbclid|gclid|mc_cid|mc_eid|ref|ref_
 _TABLE: dict[int, str | None] = {}
 
 
-def _table() -> dict[int, str | None]:
-    """One translation pass: punctuation and symbols deleted, decimal digits mapped to `0` (built lazily)."""
+def normalization_table() -> dict[int, str | None]:
+    """One translation pass: punctuation and symbols deleted, decimal digits mapped to `0` (built lazily).
+
+    Public so that stages needing the same normalisation with line breaks kept (decontamination maps matches
+    back to paragraphs) translate with the very same table.
+    """
     if not _TABLE:
         for cp in range(sys.maxunicode + 1):
             category = unicodedata.category(chr(cp))
@@ -33,7 +37,7 @@ def _table() -> dict[int, str | None]:
 
 def normalize_text(text: str) -> str:
     """NFKC, case-folded, punctuation and symbols removed, digits mapped to 0, whitespace collapsed."""
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().translate(_table()).split())
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().translate(normalization_table()).split())
 
 
 def normalize_url(url: str) -> str:
