@@ -137,8 +137,34 @@ def _digest(command: Command, options: dict[str, Any], previous: str) -> str:
     return hashlib.sha256((previous + "\n" + text).encode()).hexdigest()[:16]
 
 
-def load_pipeline(path: str, overrides: list[str] | None = None, *, processes: int | None = None) -> Pipeline:
-    """Read, resolve and check every stage (configs built, nothing run): a typo fails before any work."""
+def _stage_executor(
+    command: Command, raw: dict[str, Any], executor: str | None, ray_address: str | None
+) -> None:
+    """`dolma-kit run --executor ray [--ray-address A]`: the default of every stage that has an executor. A
+    stage whose own keys name one (`executor:`, `ray_address:`) keeps it, so a file can pin one stage to
+    local processes (or to another cluster) while the rest go to Ray."""
+    if executor is None or "executor" not in command.accepts():
+        return
+    own = {normalise_key(k) for k in raw}
+    if own & {"executor", "ray_address"}:
+        return
+    raw["executor"] = executor
+    if ray_address is not None and executor == "ray":
+        raw["ray_address"] = ray_address
+
+
+def load_pipeline(
+    path: str,
+    overrides: list[str] | None = None,
+    *,
+    processes: int | None = None,
+    executor: str | None = None,
+    ray_address: str | None = None,
+) -> Pipeline:
+    """Read, resolve and check every stage (configs built, nothing run): a typo fails before any work.
+    `processes`, `executor` and `ray_address` are the run's defaults for every stage that takes them."""
+    if ray_address is not None and executor != "ray":
+        raise PipelineError("--ray-address is for --executor ray; add --executor ray")
     data = load_yaml(path)
     if not isinstance(data, dict):
         raise PipelineError(f"{path}: a pipeline is a mapping with work_dir and stages")
@@ -173,6 +199,7 @@ def load_pipeline(path: str, overrides: list[str] | None = None, *, processes: i
         raw = {k: v for k, v in entry.items() if k not in ("name", "command")}
         if processes is not None and "processes" in command.accepts():
             raw["processes"] = processes
+        _stage_executor(command, raw, executor, ray_address)
         given = substitute(raw, scope, where)
         built = command.build(path, scope, given, where)
         previous = _digest(command, built.options, previous)

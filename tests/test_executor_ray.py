@@ -242,3 +242,67 @@ def test_cli_executor_options(tmp_path: Path) -> None:
     )
     assert isinstance(result.exception, DolmaKitError)  # `main` prints it as `error: …`
     assert str(result.exception) == "--executor 'spark': choose one of local, ray"
+
+
+def _data_pipeline(tmp_path: Path) -> Path:
+    """pipelines/demo.yaml without its train and report stages: every stage that has an executor, in seconds."""
+    import yaml
+
+    from tests.pipeline.conftest import DEMO
+
+    data = yaml.safe_load(DEMO.read_text())
+    data["stages"] = [s for s in data["stages"] if s["command"] not in ("train", "stats")]
+    path = tmp_path / "data.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_pipeline_executor_ray_is_byte_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`dolma-kit run --executor ray`: every data stage on Ray writes what the local run writes, and a stage's
+    own `executor: local` still wins over the run's default."""
+    from typer.testing import CliRunner
+
+    from dolma_kit import executor_ray
+    from dolma_kit.cli import app
+    from dolma_kit.pipeline import load_pipeline
+    from tests.pipeline.conftest import ROOT
+
+    ray_runs: list[str] = []
+    run_ray = executor_ray.run_ray
+
+    def counted(*args: object, **kwargs: object) -> object:
+        ray_runs.append("run")
+        return run_ray(*args, **kwargs)
+
+    monkeypatch.setattr(executor_ray, "run_ray", counted)
+    monkeypatch.chdir(ROOT)  # the pipeline names mixers/ relative to the repository root
+    pipeline = _data_pipeline(tmp_path)
+    work, outputs = tmp_path / "work", {}
+    for kind in ("local", "ray"):  # one work dir for both: work files record absolute paths (and hash them)
+        args = [
+            "run",
+            str(pipeline),
+            f"--work_dir={work}",
+            "--corpus.docs=200",
+            "-p",
+            "2",
+            "--executor",
+            kind,
+        ]
+        result = CliRunner().invoke(app, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        outputs[kind] = files(work)
+        shutil.rmtree(work)
+        # tag, 2 × dedup exact, minhash, decontaminate, mix, tokenize: each ran its shards on Ray (some in
+        # more than one pass)
+        assert (len(ray_runs) >= 7) if kind == "ray" else not ray_runs, (kind, ray_runs)
+    local, remote = outputs["local"], outputs["ray"]
+    assert any(k.startswith("attributes/dedup_minhash/") for k in local) and "tokens/manifest.json" in local
+    assert remote == local
+
+    pipe = load_pipeline(str(pipeline), ["--tag.executor=local"], executor="ray", ray_address="auto")
+    kinds = {s.name: s.options.get("executor") for s in pipe.stages}
+    assert kinds["tag"] == {"kind": "local", "ray_address": None, "max_retries": 3}
+    assert kinds["dedup_text"] == {"kind": "ray", "ray_address": "auto", "max_retries": 3}
+    assert kinds["mix"] == {"kind": "ray", "ray_address": "auto", "max_retries": 3}
+    assert kinds["corpus"] is None

@@ -7,6 +7,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from dolma_kit.cli.options import RayAddress
+
 CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
@@ -29,13 +31,28 @@ def run(
     processes: Annotated[
         int | None, typer.Option("--processes", "-p", help="Worker processes for every stage that has them.")
     ] = None,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            "--executor",
+            metavar="local|ray",
+            help="Where every stage that has shard tasks runs them (a stage's own `executor:` key wins).",
+        ),
+    ] = None,
+    ray_address: RayAddress = None,
 ) -> None:
     """Run a pipeline: tag → dedup → mix → tokenize → train → report; extra `--STAGE.key=value` (or
     `--work_dir=DIR`) options override the file."""
     from dolma_kit.cli.train import overrides_from_args
     from dolma_kit.pipeline import load_pipeline, plan, plan_table, run_pipeline, summary_table
 
-    pipe = load_pipeline(pipeline, overrides_from_args(list(ctx.args)), processes=processes)
+    pipe = load_pipeline(
+        pipeline,
+        overrides_from_args(list(ctx.args)),
+        processes=processes,
+        executor=executor,
+        ray_address=ray_address,
+    )
     planned = plan(pipe, force=force, start=from_stage)
     console = Console()
     if not console.is_terminal:  # logs (`make demo > log`): wide enough that the tables stay one line a row
