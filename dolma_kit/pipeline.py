@@ -48,7 +48,7 @@ from dolma_kit.pipeline_stages import Command
 
 MARKER_DIR = "_pipeline"
 SUMMARY_NAME = "pipeline_summary.json"
-_TOP_KEYS = ("work_dir", "stages")
+_TOP_KEYS = ("work_dir", "local_dir", "stages")
 
 
 @dataclass(slots=True)
@@ -98,14 +98,14 @@ def _stage_name(entry: dict[str, Any], index: int) -> str:
 
 
 def apply_overrides(path: str, data: dict[str, Any], overrides: list[str]) -> None:
-    """`work_dir=X` and `STAGE.key[.sub]=VALUE` (VALUE read as YAML) → the loaded file, before it is resolved."""
+    """`work_dir=X`, `local_dir=X` and `STAGE.key[.sub]=VALUE` (VALUE read as YAML) → the loaded file, before it is resolved."""
     for item in overrides:
         key, sep, text = item.removeprefix("--").partition("=")
         if not sep or not key:
             raise PipelineError(f"override {item!r}: write --STAGE.key=VALUE or --work_dir=DIR")
         value = yaml.safe_load(text) if text else None
-        if normalise_key(key) == "work_dir":
-            data["work_dir"] = value
+        if normalise_key(key) in ("work_dir", "local_dir"):
+            data[normalise_key(key)] = value
             continue
         stage_name, _, dotted = key.partition(".")
         entries = {
@@ -135,6 +135,18 @@ def _digest(command: Command, options: dict[str, Any], previous: str) -> str:
             node.pop(leaf, None)
     text = json.dumps({"command": command.name, "options": kept}, sort_keys=True)
     return hashlib.sha256((previous + "\n" + text).encode()).hexdigest()[:16]
+
+
+def _local_dir(path: str, data: dict[str, Any], work_dir: str) -> str | None:
+    """`local_dir:` (default: a local work_dir; None for a remote one without it, an error where it is used)."""
+    given = data.get("local_dir")
+    if given is None:
+        return None if storage.is_remote(work_dir) else work_dir
+    where = location(path, "local_dir")
+    found = substitute(given, {"work_dir": work_dir, "stages": {}}, where)
+    if not isinstance(found, str) or not found or storage.is_remote(found):
+        raise PipelineError(f"{where(given, '')}: local_dir must be a local folder, not {found!r}")
+    return found.rstrip("/") or "/"
 
 
 def _stage_executor(
@@ -179,7 +191,11 @@ def load_pipeline(
         raise PipelineError(f"{path}: stages must be a non-empty list")
     work_dir = str(substitute(data["work_dir"], {"work_dir": "", "stages": {}}, location(path, "work_dir")))
     work_dir = work_dir.rstrip("/") or "/"
-    scope: dict[str, Any] = {"work_dir": work_dir, "stages": {}}
+    scope: dict[str, Any] = {
+        "work_dir": work_dir,
+        "local_dir": _local_dir(path, data, work_dir),
+        "stages": {},
+    }
     stages: list[Stage] = []
     previous = ""
     for index, entry in enumerate(entries):

@@ -19,7 +19,7 @@ from rich.console import Console
 from dolma_kit import storage
 from dolma_kit.errors import DolmaKitError
 from dolma_kit.executor import summary_table, write_summary
-from dolma_kit.pipeline_config import PipelineError, Where
+from dolma_kit.pipeline_config import PipelineError, Where, local_dir
 from dolma_kit.pipeline_stages import Built, Command, Outcome, counts_of, data_commands, dataclass_command
 
 # --------------------------------------------------------------------------------------------- tokens
@@ -81,6 +81,7 @@ class TrainStage:
     train: Any
     """`train.config.TrainConfig`."""
     work_dir: str
+    """The pipeline's local folder: the only place where the pipeline deletes a run folder it did not make."""
 
 
 _TRAIN_SECTIONS = ("model", "data", "trainer", "optim")
@@ -97,7 +98,8 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 def _build_train(path: str, scope: dict[str, Any], raw: dict[str, Any], where: Where) -> Built:
     """`config: configs/tiny.yaml` (optional) plus the trainer's sections, merged over it; the trainer's loader
-    checks every key and type. Default run folder: `<work_dir>/train/<config stem>`."""
+        checks every key and type. Default run folder: `<local_dir>/train/<config stem>` (checkpoints and the data
+    memmaps are local files)."""
     import yaml
 
     from train.config import load_config
@@ -117,13 +119,16 @@ def _build_train(path: str, scope: dict[str, Any], raw: dict[str, Any], where: W
         base = yaml.safe_load(file.read_text()) or {}
         stem = file.stem
     merged = _merge(base, {k: v for k, v in raw.items() if k != "config"})
-    merged.setdefault("trainer", {}).setdefault("run_dir", storage.join(scope["work_dir"], "train", stem))
+    trainer = merged.setdefault("trainer", {})
+    if "run_dir" not in trainer:
+        trainer["run_dir"] = storage.join(local_dir(scope, where(None, "trainer.run_dir")), "train", stem)
     try:
         config = load_config(None, [], **json.loads(json.dumps(merged, default=str)))
     except ConfigError as exc:
         raise PipelineError(f"{where(None, '')}: {exc}") from None
     options = {"config": str(raw.get("config") or ""), **config.to_dict()}
-    return Built(TrainStage(train=config, work_dir=scope["work_dir"]), options)
+    home = scope.get("local_dir") or config.trainer.run_dir  # remote work_dir, run_dir given: only its own
+    return Built(TrainStage(train=config, work_dir=home), options)
 
 
 def _reset_train(stage: TrainStage) -> None:
@@ -135,7 +140,7 @@ def _reset_train(stage: TrainStage) -> None:
     if Path(stage.work_dir).resolve() not in run_dir.resolve().parents:
         raise PipelineError(
             f"{run_dir} holds a run this pipeline did not make; remove it or set trainer.run_dir elsewhere "
-            "(the pipeline only deletes run folders inside its work_dir)"
+            "(the pipeline only deletes run folders inside its local_dir)"
         )
     shutil.rmtree(run_dir)
 

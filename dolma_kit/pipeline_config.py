@@ -7,7 +7,10 @@ also takes its fields at the stage's top level, as the subcommand's flat options
 `executor: {kind: ray}`. Keys may be written with `-` or `_` (`skip-bad`, `skip_bad`).
 
 References (`${…}` in any string; a string that is only a reference takes the referenced value's type):
-- `${work_dir}`: the pipeline's work directory;
+- `${work_dir}`: the pipeline's work directory (local or `s3://`);
+- `${local_dir}`: a local folder for outputs that must be local files (tokens are memmaps moved in place,
+  training reads them and writes checkpoints): the pipeline's `local_dir:`, by default the work directory when
+  that is local (a remote work directory needs one set);
 - `${STAGE.key}` (dotted further for nested values): an earlier stage's resolved option, e.g.
   `${tokenize.destination}`;
 - `${NAME}` for any other name: the environment variable, as mix recipes read them (unset: an error).
@@ -50,9 +53,13 @@ def lookup(name: str, scope: dict[str, Any], where: str) -> Any:
     """The value of one reference (see the module docstring)."""
     if name == "work_dir":
         return scope["work_dir"]
+    if name == "local_dir":
+        return local_dir(scope, where)
     if "." not in name:
         if name not in os.environ:
-            raise PipelineError(f"{where}: ${{{name}}}: no such environment variable (and not work_dir)")
+            raise PipelineError(
+                f"{where}: ${{{name}}}: no such environment variable (and not work_dir or local_dir)"
+            )
         return os.environ[name]
     stage, *keys = name.split(".")
     stages = scope["stages"]
@@ -66,6 +73,17 @@ def lookup(name: str, scope: dict[str, Any], where: str) -> Any:
             raise PipelineError(f"{where}: ${{{name}}}: stage '{stage}' has no option '{key}'")
         value = value[key]
     return value
+
+
+def local_dir(scope: dict[str, Any], where: str) -> str:
+    """The pipeline's local folder; an error names the fix when the work directory is remote and none is set."""
+    found = scope.get("local_dir")
+    if not found:
+        raise PipelineError(
+            f"{where}: work_dir {scope['work_dir']} is remote: set `local_dir:` (or --local_dir=DIR), a local "
+            "folder for what must be local files (tokens, training runs)"
+        )
+    return str(found)
 
 
 def substitute(value: Any, scope: dict[str, Any], where: Where, key: str = "") -> Any:

