@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import filterfalse, repeat
 
@@ -78,16 +79,21 @@ class GopherConfig(TaggerConfig):
     """For n = 5 … 10: largest fraction of word characters covered by n-grams that occur more than once."""
 
     def __post_init__(self) -> None:
-        if len(self.max_top_ngram_chars_fraction) != len(TOP_NGRAM_SIZES):
-            raise ValueError(
-                "max_top_ngram_chars_fraction needs 3 values (for 2-, 3- and 4-grams), e.g. 0.2|0.18|0.16"
-            )
-        if len(self.max_duplicate_ngram_chars_fraction) != len(DUPLICATE_NGRAM_SIZES):
-            raise ValueError("max_duplicate_ngram_chars_fraction needs 6 values (for 5- to 10-grams)")
+        check_ngram_limits(self.max_top_ngram_chars_fraction, self.max_duplicate_ngram_chars_fraction)
         if self.min_words > self.max_words or self.min_mean_word_length > self.max_mean_word_length:
             raise ValueError(
                 "a minimum is larger than its maximum; check min_/max_ words and mean_word_length"
             )
+
+
+def check_ngram_limits(top: tuple[float, ...], duplicate: tuple[float, ...]) -> None:
+    """Reject n-gram threshold lists of the wrong length (shared with the Dolma-compatible config)."""
+    if len(top) != len(TOP_NGRAM_SIZES):
+        raise ValueError(
+            "max_top_ngram_chars_fraction needs 3 values (for 2-, 3- and 4-grams), e.g. 0.2|0.18|0.16"
+        )
+    if len(duplicate) != len(DUPLICATE_NGRAM_SIZES):
+        raise ValueError("max_duplicate_ngram_chars_fraction needs 6 values (for 5- to 10-grams)")
 
 
 def _ngram_attribute(n: int) -> str:
@@ -122,16 +128,27 @@ def _duplicate_fractions(items: list[str]) -> tuple[float, float]:
     """
     if not items:
         return 0.0, 0.0
+    dup_items, dup_chars = duplicate_counts(items)
+    if not dup_items:
+        return 0.0, 0.0
+    total_chars = sum(map(len, items))
+    return dup_items / len(items), dup_chars / total_chars if total_chars else 0.0
+
+
+def duplicate_counts(items: list[str]) -> tuple[int, int]:
+    """(items, characters) belonging to a text that occurs more than once, every occurrence counted.
+
+    Shared with the Dolma-compatible tagger, which divides the same counts by other totals.
+    """
     counts = Counter(items)
     if len(counts) == len(items):
-        return 0.0, 0.0
+        return 0, 0
     dup_items = dup_chars = 0
     for item, count in counts.items():
         if count > 1:
             dup_items += count
             dup_chars += count * len(item)
-    total_chars = sum(map(len, items))
-    return dup_items / len(items), dup_chars / total_chars if total_chars else 0.0
+    return dup_items, dup_chars
 
 
 def _covered_chars(starts: np.ndarray, n: int, char_cumsum: np.ndarray) -> int:
@@ -144,24 +161,28 @@ def _covered_chars(starts: np.ndarray, n: int, char_cumsum: np.ndarray) -> int:
     return int((char_cumsum[ends] - char_cumsum[starts]).sum())
 
 
-def _ngram_measures(words: list[str], word_chars: int) -> dict[str, float]:
-    """The nine repetition measures over word n-grams, n = 2 … 10, as fractions of all word characters.
-
-    Each word gets Python's 64-bit string hash (random per process, equal for equal strings) and n-gram
-    hashes are rolled from them. The low bits of each n-gram key are replaced by its position, so one plain
-    `np.sort` groups equal n-grams *and* lists each group's occurrences in text order (3-4x faster than a
-    stable argsort). The hash keeps 64 - log2(#n-grams) bits: 55 bits for a 2 KB document, 47 at 100,000
-    words, where a false match between two different n-grams has odds of about 1 in 30,000 per document
-    and n (a false match can only raise a repetition measure slightly).
-    Ties are broken by position, never by hash order, so results do not depend on the hash seed.
-    """
-    out = dict.fromkeys(_NGRAM_NAMES.values(), 0.0)
+def word_char_cumsum(words: list[str]) -> np.ndarray:
+    """Prefix sums of word lengths (length len(words) + 1), so any word window's characters cost one subtraction."""
     n_words = len(words)
-    if n_words < 2 or word_chars == 0:
-        return out
-    keys = np.fromiter(map(hash, words), dtype=np.int64, count=n_words).view(np.uint64)
     char_cumsum = np.zeros(n_words + 1, dtype=np.int64)
     np.cumsum(np.fromiter(map(len, words), dtype=np.int64, count=n_words), out=char_cumsum[1:])
+    return char_cumsum
+
+
+def ngram_groups(words: list[str]) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """For n = 2 … 10 while there are at least n words: (n, order, same_as_next) of the word n-grams.
+
+    `order` lists n-gram start positions grouped by equal n-gram, each group in text order;
+    `same_as_next[i]` says whether `order[i]` and `order[i + 1]` are the same n-gram. Each word gets Python's
+    64-bit string hash (random per process, equal for equal strings) and n-gram hashes are rolled from them.
+    The low bits of each n-gram key are replaced by its position, so one plain `np.sort` groups equal
+    n-grams *and* lists each group's occurrences in text order (3-4x faster than a stable argsort). The hash
+    keeps 64 - log2(#n-grams) bits: 55 bits for a 2 KB document, 47 at 100,000 words, where a false match
+    between two different n-grams has odds of about 1 in 30,000 per document and n. Shared by `gopher_v1`
+    and the Dolma-compatible tagger, which score the same groups differently.
+    """
+    n_words = len(words)
+    keys = np.fromiter(map(hash, words), dtype=np.int64, count=n_words).view(np.uint64)
     position_bits = np.uint64(max(n_words.bit_length(), 1))
     position_mask = np.uint64((1 << int(position_bits)) - 1)
     positions = np.arange(n_words, dtype=np.uint64)
@@ -169,23 +190,47 @@ def _ngram_measures(words: list[str], word_chars: int) -> dict[str, float]:
     for n in _NGRAM_NAMES:
         m = n_words - n + 1  # number of n-grams
         if m <= 0:
-            break
+            return
         grams = grams[:m] * _ROLL + keys[n - 1 :]
         packed = np.sort((grams & ~position_mask) | positions[:m])
-        order = (packed & position_mask).astype(np.int64)  # n-gram positions, grouped, in text order
         hashes = packed >> position_bits
-        same_as_next = hashes[1:] == hashes[:-1]
+        yield n, (packed & position_mask).astype(np.int64), hashes[1:] == hashes[:-1]
+
+
+def _ngram_measures(words: list[str], word_chars: int) -> dict[str, float]:
+    """The nine repetition measures over word n-grams, n = 2 … 10, as fractions of all word characters.
+
+    Equal n-grams come from `ngram_groups` (hashed, one sort per n, a false match can only raise a
+    repetition measure slightly). Ties are broken by position, never by hash order, so results do not
+    depend on the hash seed.
+    """
+    out = dict.fromkeys(_NGRAM_NAMES.values(), 0.0)
+    if len(words) < 2 or word_chars == 0:
+        return out
+    char_cumsum = word_char_cumsum(words)
+    for n, order, same_as_next in ngram_groups(words):
         if n in TOP_NGRAM_SIZES:
             covered = _top_ngram_chars(n, order, same_as_next, char_cumsum)
         else:
             if not same_as_next.any():
                 break  # no repeated n-gram means no repeated longer n-gram either: the rest stay 0.0
-            repeated_sorted = np.zeros(m, dtype=bool)
-            repeated_sorted[1:] = same_as_next
-            repeated_sorted[:-1] |= same_as_next
-            covered = _covered_chars(np.sort(order[repeated_sorted]), n, char_cumsum)
+            covered = _covered_chars(np.sort(order[repeated_mask(same_as_next)]), n, char_cumsum)
         out[_NGRAM_NAMES[n]] = covered / word_chars
     return out
+
+
+def repeated_mask(same_as_next: np.ndarray) -> np.ndarray:
+    """Which entries of a grouped `order` belong to an n-gram that occurs more than once."""
+    repeated = np.zeros(len(same_as_next) + 1, dtype=bool)
+    repeated[1:] = same_as_next
+    repeated[:-1] |= same_as_next
+    return repeated
+
+
+def run_starts_and_lengths(same_as_next: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each group of equal n-grams starts in a grouped `order`, and how many occurrences it has."""
+    run_starts = np.flatnonzero(np.concatenate(([True], ~same_as_next)))
+    return run_starts, np.diff(np.append(run_starts, len(same_as_next) + 1))
 
 
 def _top_ngram_chars(n: int, order: np.ndarray, same_as_next: np.ndarray, char_cumsum: np.ndarray) -> int:
@@ -198,8 +243,7 @@ def _top_ngram_chars(n: int, order: np.ndarray, same_as_next: np.ndarray, char_c
     if not same_as_next.any():
         return 0
     window_chars = char_cumsum[n:] - char_cumsum[:-n]
-    run_starts = np.flatnonzero(np.concatenate(([True], ~same_as_next)))
-    run_lengths = np.diff(np.append(run_starts, len(order)))
+    run_starts, run_lengths = run_starts_and_lengths(same_as_next)
     top = run_lengths.max()
     candidates = run_starts[run_lengths == top]
     first_positions = order[candidates]

@@ -28,6 +28,7 @@ _BUILTINS_LOADED = False
 BUILTIN_MODULES = (
     "dolma_kit.taggers.basic",
     "dolma_kit.taggers.gopher",
+    "dolma_kit.taggers.gopher_dolma",
     "dolma_kit.taggers.c4",
     "dolma_kit.taggers.pii",
     "dolma_kit.taggers.language",
