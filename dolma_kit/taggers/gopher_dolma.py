@@ -71,6 +71,9 @@ MEASURES: tuple[str, ...] = SCALAR_MEASURES + NGRAM_MEASURES
 class GopherDolmaConfig(TaggerConfig):
     """Thresholds for `pass` (the paper's by default), applied to Dolma's measures; no paragraph rules."""
 
+    name: str = ""
+    """Attribute prefix instead of the spec's name: `name=gopher_v1` writes `<experiment>__gopher_v1__…`, the
+    keys a Dolma mix recipe reads, so the recipe works unchanged."""
     collapse_blank_lines: bool = False
     """Split lines on runs of `\\n` (Dolma's `gopher_v2`) instead of on every `\\n` (`gopher_v1`)."""
     min_words: int = 50

@@ -138,6 +138,7 @@ def test_registered_and_predicts_whole_document_spans() -> None:
     assert {s.type for s in spans} == {*MEASURES, "pass"} == set(tagger.attribute_names())
     assert all((s.start, s.end) == (0, len(doc.text)) for s in spans)
     assert next(s.score for s in spans if s.type == "pass") == 1.0
+    assert build_tagger("gopher_dolma_v1:name=gopher_v1")[0] == "gopher_v1"  # Dolma recipes' keys
     with pytest.raises(ValueError, match="6 values"):
         GopherDolmaConfig(max_duplicate_ngram_chars_fraction=(0.1,))
     with pytest.raises(ValueError, match="larger than its maximum"):
