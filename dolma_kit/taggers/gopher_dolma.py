@@ -130,12 +130,20 @@ def _ngram_measures(words: list[str], word_chars: int) -> dict[str, float]:
             top = int(run_lengths.max())
             first = int(order[run_starts[run_lengths == top]].min())
             out[_TOP_NAMES[n]] = top * int(window_chars[first]) / max(word_chars, 1)
-        else:
-            repeated = (
-                int(window_chars[order[repeated_mask(same_as_next)]].sum()) if same_as_next.any() else 0
-            )
+        elif same_as_next.any():
+            repeated = int(window_chars[order[repeated_mask(same_as_next)]].sum())
             out[_DUPLICATE_NAMES[n]] = repeated / max(int(window_chars.sum()), 1)
+        else:  # no repeated n-gram, so no longer one either: every longer n with enough words is 0.0
+            out.update((_DUPLICATE_NAMES[k], 0.0) for k in DUPLICATE_NGRAM_SIZES if n <= k <= len(words))
+            break
     return out
+
+
+def _symbol_words(text: str, words: list[str]) -> int:
+    """Words containing `#` or `…` (a `###` word counts once); most texts have neither, so look first."""
+    if "#" not in text and "…" not in text:
+        return 0
+    return sum(1 for w in words if "#" in w or "…" in w)
 
 
 def gopher_dolma_measures(text: str, collapse_blank_lines: bool = False) -> dict[str, float]:
@@ -159,7 +167,7 @@ def gopher_dolma_measures(text: str, collapse_blank_lines: bool = False) -> dict
         character_count=float(len(text)),
         word_count=float(n_words),
         median_word_length=float(np.median(lengths)) if n_words else 0.0,
-        symbol_to_word_ratio=sum(1 for w in words if "#" in w or "…" in w) / per_word,
+        symbol_to_word_ratio=_symbol_words(text, words) / per_word,
         fraction_of_words_with_alpha_character=alpha_fraction,
         required_word_count=float(sum(map(REQUIRED_WORDS.__contains__, words))),
         fraction_of_lines_starting_with_bullet_point=sum(s.startswith(("*", "-")) for s in lines)
