@@ -34,9 +34,8 @@ INSTALL_HINT = "--executor ray needs Ray: pip install 'dolma-kit[ray]'"
 LOCAL_OBJECT_STORE_BYTES = 256 * 1024 * 1024
 POLL_SECONDS = 0.2
 
-# What this driver process connected to, and the AWS environment the cluster's workers started with (None
-# when unknown: a cluster someone else started): tasks get the driver's AWS_* variables when they differ.
-_STATE: dict[str, Any] = {"job": None, "worker_env": None, "progress": None}
+# What this driver process connected to (its progress actor belongs to that job).
+_STATE: dict[str, Any] = {"job": None, "progress": None}
 
 
 def _import_ray(local_cluster: bool) -> Any:
@@ -56,12 +55,13 @@ def connect(config: ExecutorConfig, *, num_cpus: int) -> Any:
     start a new local cluster of `num_cpus` (never silently join another one running on this machine).
 
     A process already connected (a test's cluster, an earlier stage of the same command) is reused as it is.
-    Joining a cluster forwards this process's AWS_* variables to its tasks (a Ray runtime environment).
+    No Ray runtime environment is set: one (even only `env_vars`) makes every job wait for Ray's runtime-env
+    agent and start fresh workers, 1–3 s per command measured; the AWS_* variables travel with each task instead
+    (`shard_task`).
     """
     address = config.ray_address or os.environ.get("RAY_ADDRESS") or None
     ray = _import_ray(local_cluster=address is None)
     if not ray.is_initialized():
-        aws = storage.aws_environment()
         common: dict[str, Any] = {"log_to_driver": False, "logging_level": "error"}
         try:
             if address is None:
@@ -73,8 +73,7 @@ def connect(config: ExecutorConfig, *, num_cpus: int) -> Any:
                     **common,
                 )
             else:
-                runtime_env = {"env_vars": aws} if aws else None
-                ray.init(address=address, runtime_env=runtime_env, **common)
+                ray.init(address=address, **common)
         except (ConnectionError, ValueError) as exc:
             where = address or "a local cluster"
             hint = (
@@ -84,10 +83,9 @@ def connect(config: ExecutorConfig, *, num_cpus: int) -> Any:
                 else ""
             )
             raise DolmaKitError(f"--executor ray: cannot connect to {where}: {exc}{hint}") from exc
-        _STATE.update(job=ray.get_runtime_context().get_job_id(), worker_env=aws, progress=None)
     job = ray.get_runtime_context().get_job_id()
-    if _STATE["job"] != job:  # connected by someone else: what its workers' environment holds is unknown
-        _STATE.update(job=job, worker_env=None, progress=None)
+    if _STATE["job"] != job:
+        _STATE.update(job=job, progress=None)
     return ray
 
 
@@ -115,12 +113,15 @@ class Progress:
 
 
 def shard_task(
-    fn: ShardFn, task: ShardTask, progress: Any | None, run: str, cwd: str
+    fn: ShardFn, task: ShardTask, progress: Any | None, run: str, cwd: str, aws: dict[str, str]
 ) -> tuple[ShardStats | None, DolmaKitError | None]:
     """The body of every Ray task: `run_one` in the driver's working directory (relative paths mean the same
-    there on the driver's machine or a shared filesystem), with user errors returned, not raised (no retry)."""
+    there on the driver's machine or a shared filesystem) with the driver's AWS_* variables (so workers reach
+    the same endpoint with the same identity; the S3 client is cached per environment), and user errors
+    returned, not raised (no retry)."""
     if os.getcwd() != cwd and os.path.isdir(cwd):
         os.chdir(cwd)
+    os.environ.update(aws)
 
     def sink(docs: int, nbytes: int) -> None:
         progress.add.remote(run, docs, nbytes)
@@ -162,12 +163,10 @@ def run_ray(
     run = uuid.uuid4().hex
     options: dict[str, Any] = {"num_cpus": 1, "max_retries": config.max_retries, "retry_exceptions": True}
     aws = storage.aws_environment()
-    if aws and aws != _STATE["worker_env"]:
-        options["runtime_env"] = {"env_vars": aws}  # the environment changed since the workers started
     remote = ray.remote(shard_task).options(**options)
     fn_ref = ray.put(fn)  # serialised once, not once per task (minhash's functions carry every shard's path)
     cwd = os.getcwd()
-    refs = {remote.remote(fn_ref, t, progress, run, cwd): t for t in sorted(todo, key=lambda t: -t.size)}
+    refs = {remote.remote(fn_ref, t, progress, run, cwd, aws): t for t in sorted(todo, key=lambda t: -t.size)}
     pending = list(refs)
     reported = [0, 0]  # documents and bytes the progress actor passed on
     finished = [0, 0]  # and those the finished shards counted
