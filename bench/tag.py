@@ -14,8 +14,11 @@ our `GopherConfig` defaults, so both sides use one set of numbers) to its `gophe
 keep a document when it has no `{`, no lorem ipsum and at least one line that `c4_v2` does not flag, as
 docs/quality-taggers.md describes. Our default C4 also requires 5 words per line and 3 sentences, which
 Dolma lacks, so C4 is compared twice: with our defaults, and like-for-like against an extra (untimed) run of
-`c4:min_sentences=1,min_words_per_line=3`. Every disagreement is broken down by the rule that fires on one
-side only, with example ids and both values, so a systematic difference points at its cause.
+`c4:min_sentences=1,min_words_per_line=3`. Gopher is likewise compared twice: our paper-faithful `gopher`
+(its differences from Dolma are documented), and like-for-like as `gopher_dolma` (Dolma's definitions, same
+run), whose `pass` must match Dolma's decision and whose every attribute value must equal Dolma's as written
+(Dolma rounds scores to 5 decimals in its files). Every disagreement is broken down by the rule that fires on
+one side only, with example ids and both values, so a systematic difference points at its cause.
 """
 
 from __future__ import annotations
@@ -44,10 +47,14 @@ from rich.table import Table
 
 from dolma_kit.taggers.c4 import LINE_REASONS
 from dolma_kit.taggers.gopher import GopherConfig, failed_rules
+from dolma_kit.taggers.gopher_dolma import GopherDolmaConfig, failed_dolma_rules
 
 OURS_TAGGERS = ["gopher", "c4", "pii", "char_length"]
 DOLMA_TAGGERS = ["gopher_v1", "c4_v2", "pii_regex_with_counts_fast_v2", "char_length_v1"]
 C4_LIKE_DOLMA = "c4:min_sentences=1,min_words_per_line=3"
+GOPHER_LIKE_DOLMA = "gopher_dolma"
+#: Dolma writes scores rounded to 5 decimals; ours unrounded must round to the same value
+DOLMA_DECIMALS = 5
 DOLMA_INSTALL = ["dolma==1.2.1", "boto3==1.28.17", "numpy<2"]
 TARGET_SPEEDUP = 5.0
 TARGET_AGREEMENT = 99.0
@@ -286,6 +293,42 @@ def ours_gopher(attrs: dict[str, list[list[float]]], prefix: str, rules: list[Ru
     return Verdict(values, {label[n] for n in failed_rules(scores, GopherConfig())}), scores["pass"] == 1.0
 
 
+def ours_gopher_dolma(
+    attrs: dict[str, list[list[float]]], prefix: str, rules: list[Rule]
+) -> tuple[Verdict, bool]:
+    """Our like-for-like Gopher verdict: `gopher_dolma`'s measures (Dolma's names) and its `pass`."""
+    scores = _doc_scores(attrs, prefix)
+    label = {r.dolma: r.label for r in rules if r.dolma}
+    values: dict[str, float | None] = {r.label: scores.get(r.dolma) if r.dolma else None for r in rules}
+    fired = {label[n] for n in failed_dolma_rules(scores, GopherDolmaConfig())}
+    return Verdict(values, fired), scores["pass"] == 1.0
+
+
+@dataclass
+class ValueEquality:
+    """How many documents have every Dolma `gopher_v1` attribute equal to ours (`gopher_dolma`), and which not."""
+
+    docs: int = 0
+    equal: int = 0
+    values: int = 0
+    mismatches: Counter[str] = field(default_factory=Counter)
+    examples: list[str] = field(default_factory=list)
+
+    def add(self, doc_id: str, dolma: dict[str, float], ours: dict[str, float]) -> None:
+        """Compare one document; ours is rounded as Dolma rounds, a missing name on either side differs."""
+        ours = {k: v for k, v in ours.items() if k != "pass"}
+        self.docs += 1
+        bad = sorted(dolma.keys() ^ ours.keys())
+        for name in dolma.keys() & ours.keys():
+            self.values += 1
+            if abs(round(ours[name], DOLMA_DECIMALS) - dolma[name]) > 1e-9:
+                bad.append(name)
+        self.equal += not bad
+        self.mismatches.update(bad)
+        if bad and len(self.examples) < EXAMPLES:
+            self.examples.append(f"{doc_id}: {', '.join(bad[:3])}")
+
+
 def dolma_c4(attrs: dict[str, list[list[float]]], prefix: str) -> Verdict:
     """Dolma's C4 verdict from `c4_v2`'s outputs, as docs/quality-taggers.md derives it.
 
@@ -344,6 +387,9 @@ class Agreement:
     def percent(self) -> float:
         return 100.0 * (self.both_keep + self.both_drop) / max(self.docs, 1)
 
+    explainable: bool = True
+    """False for a like-for-like comparison: there every disagreement is a bug, none is a known cause."""
+
     def add(self, doc_id: str, kind: str, dolma: Verdict, ours: Verdict, ours_keep: bool) -> None:
         """Count one document. `ours_keep` is our `pass` attribute, checked against our own rule verdict."""
         dolma_keep = not dolma.fired
@@ -360,7 +406,7 @@ class Agreement:
             differing = [
                 (r, "Dolma" if r in dolma.fired else "ours") for r in sorted(dolma.fired ^ ours.fired)
             ]
-            if not differing or any(d not in KNOWN_CAUSES for d in differing):
+            if not self.explainable or not differing or any(d not in KNOWN_CAUSES for d in differing):
                 self.unexplained += 1
             for rule, side in differing:
                 self.diffs[rule, side] += 1
@@ -385,17 +431,25 @@ def _lines(path: Path) -> Any:
             yield json.loads(line)
 
 
-def compare(shards: list[str], exp_dolma: str, exp_ours: str, exp_c4like: str | None) -> list[Agreement]:
-    """Read documents and the attribute files side by side (line-aligned) and count the decisions."""
+def compare(
+    shards: list[str], exp_dolma: str, exp_ours: str, exp_like: str | None
+) -> tuple[list[Agreement], ValueEquality]:
+    """Read documents and the attribute files side by side (line-aligned) and count the decisions.
+
+    `exp_like` holds the like-for-like runs (`C4_LIKE_DOLMA` and `GOPHER_LIKE_DOLMA`); the second result
+    compares `gopher_dolma`'s values with Dolma's `gopher_v1` attribute by attribute.
+    """
     rules = gopher_rules(GopherConfig())
     gopher = Agreement("Gopher")
+    gopher_like = Agreement("Gopher like-for-like", explainable=False)
     c4 = Agreement("C4 defaults")
     c4like = Agreement("C4 like-for-like")
+    values = ValueEquality()
     for shard in shards:
         streams = [_lines(Path(shard)), _lines(attribute_path(shard, exp_dolma))]
         streams.append(_lines(attribute_path(shard, exp_ours)))
-        if exp_c4like:
-            streams.append(_lines(attribute_path(shard, exp_c4like)))
+        if exp_like:
+            streams.append(_lines(attribute_path(shard, exp_like)))
         for records in zip(*streams, strict=True):
             doc, dolma, ours = records[0], records[1]["attributes"], records[2]["attributes"]
             if {r["id"] for r in records} != {doc["id"]}:
@@ -405,9 +459,16 @@ def compare(shards: list[str], exp_dolma: str, exp_ours: str, exp_c4like: str | 
             gopher.add(doc_id, kind, d_gopher, *ours_gopher(ours, f"{exp_ours}__gopher__", rules))
             d_c4 = dolma_c4(dolma, f"{exp_dolma}__c4_v2__")
             c4.add(doc_id, kind, d_c4, *ours_c4(ours, f"{exp_ours}__c4__"))
-            if exp_c4like:
-                c4like.add(doc_id, kind, d_c4, *ours_c4(records[3]["attributes"], f"{exp_c4like}__c4__"))
-    return [gopher, c4, c4like] if exp_c4like else [gopher, c4]
+            if exp_like:
+                like = records[3]["attributes"]
+                like_prefix = f"{exp_like}__{GOPHER_LIKE_DOLMA}__"
+                gopher_like.add(doc_id, kind, d_gopher, *ours_gopher_dolma(like, like_prefix, rules))
+                c4like.add(doc_id, kind, d_c4, *ours_c4(like, f"{exp_like}__c4__"))
+                dolma_scores = _doc_scores(dolma, f"{exp_dolma}__gopher_v1__")
+                values.add(doc_id, dolma_scores, _doc_scores(like, like_prefix))
+    if exp_like:
+        return [gopher, gopher_like, c4, c4like], values
+    return [gopher, c4], values
 
 
 # ------------------------------------------------------------------------------------------ reporting
@@ -456,6 +517,8 @@ def agreement_tables(results: list[Agreement]) -> list[Table]:
             f"{a.unexplained:,}",
         )
     summary.caption = (
+        "Gopher: ours as benchmarked (the paper's rules). Gopher like-for-like: ours as "
+        f"`{GOPHER_LIKE_DOLMA}` (Dolma 1.2.1's definitions), its `pass` vs Dolma's decision. "
         "C4 defaults: ours as benchmarked (TFDS: 5 words per line, 3 sentences). "
         f"C4 like-for-like: ours as `{C4_LIKE_DOLMA}`, Dolma's line rule and no sentence rule."
     )
@@ -587,8 +650,9 @@ def main() -> None:
         rows += [(f"dolma-kit {t} alone", runner.ours(shards, f"ours_{t}", [t])) for t in OURS_TAGGERS]
     report.update(runs={name: asdict(m) for name, m in rows}, speedup=speedup, cpu_speedup=cpu_speedup)
 
-    runner.ours(shards, "ours_c4like", [C4_LIKE_DOLMA])  # untimed: agreement only
-    results = compare(shards, "dolma", "ours", "ours_c4like")
+    runner.ours(shards, "ours_like", [C4_LIKE_DOLMA, GOPHER_LIKE_DOLMA])  # untimed: agreement only
+    results, values = compare(shards, "dolma", "ours", "ours_like")
+    report["gopher_values"] = {**asdict(values), "mismatches": dict(values.mismatches)}
     report["agreement"] = [
         {
             **{k: v for k, v in asdict(a).items() if k != "diffs"},
@@ -627,6 +691,17 @@ def main() -> None:
         )
     for table in agreement_tables(results):
         console.print(table)
+    style = "green" if values.equal == values.docs else "red"
+    console.print(
+        f"Gopher values: [{style}]{values.equal:,} of {values.docs:,}[/] documents have every Dolma "
+        f"`gopher_v1` attribute equal to ours `{GOPHER_LIKE_DOLMA}` (same names, {values.values:,} values, "
+        f"ours rounded to {DOLMA_DECIMALS} decimals as Dolma writes them)"
+        + (
+            f"; differing: {dict(values.mismatches.most_common(5))}, e.g. {values.examples}"
+            if values.mismatches
+            else ""
+        )
+    )
     if any(a.inconsistent for a in results):
         counts = {a.name: a.inconsistent for a in results}
         console.print(f"[red]our `pass` disagrees with our own measures (tagger bug?): {counts}[/]")
