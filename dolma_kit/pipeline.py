@@ -227,16 +227,6 @@ def load_pipeline(
 # --------------------------------------------------------------------------------------------- status
 
 
-def _read_json(path: str) -> dict[str, Any] | None:
-    if not storage.exists(path):
-        return None
-    try:
-        data = json.loads(storage.read_text(path))
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def proof_digest(stage: Stage) -> str | None:
     """Digest of the stage's proof files; None when one is missing or the stage's inputs cannot be listed."""
     try:
@@ -253,14 +243,14 @@ def proof_digest(stage: Stage) -> str | None:
 
 def stage_status(pipe: Pipeline, stage: Stage) -> Status:
     """Done, or what running it means (see the module docstring)."""
-    done = _read_json(pipe.marker(stage, "done"))
+    done = storage.read_json_object(pipe.marker(stage, "done"))
     if done is not None:
         if done.get("digest") != stage.digest:
             return Status("changed", True, True)
         if done.get("proofs") != proof_digest(stage):
             return Status("outputs changed", True, True)
         return Status("done", False, False)
-    running = _read_json(pipe.marker(stage, "running"))
+    running = storage.read_json_object(pipe.marker(stage, "running"))
     if running is not None:
         if running.get("digest") != stage.digest:
             return Status("changed", True, True)
@@ -343,7 +333,7 @@ def run_pipeline(pipe: Pipeline, planned: list[tuple[Stage, Status]], console: C
     for i, (stage, status) in enumerate(planned, 1):
         done_path, running_path = pipe.marker(stage, "done"), pipe.marker(stage, "running")
         if not status.run:
-            done = _read_json(done_path) or {}
+            done = storage.read_json_object(done_path) or {}
             rows.append(_row(stage, "skipped (done)", done.get("counts"), done.get("extra", {}), 0.0))
             continue
         console.rule(f"[bold]{i}/{len(planned)} {stage.name}[/] ({stage.command.name}, {status.state})")

@@ -16,6 +16,7 @@ import contextlib
 import fnmatch
 import functools
 import glob
+import json
 import os
 import re
 import uuid
@@ -220,6 +221,18 @@ def open_raw(path: str) -> IO[bytes]:
 def read_text(path: str) -> str:
     with open_raw(path) as fh:
         return fh.read().decode("utf-8")
+
+
+def read_json_object(path: str) -> dict[str, Any] | None:
+    """A JSON object an earlier run wrote (a plan, a marker), or None when it is absent, unreadable or not an
+    object: callers treat all three as "nothing to compare with" and redo the work."""
+    if not exists(path):
+        return None
+    try:
+        data = json.loads(read_text(path))
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 @contextlib.contextmanager

@@ -105,17 +105,6 @@ def default_partitions(total_bytes: int, key: str) -> int:
     return int(min(4096, max(16, 1 << (wanted - 1).bit_length())))
 
 
-def _stored(path: str) -> dict[str, Any] | None:
-    """A JSON file written by an earlier run, or None (absent or unreadable: nothing to compare with)."""
-    if not storage.exists(path):
-        return None
-    try:
-        data = json.loads(storage.read_text(path))
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def prepare(config: ExactDedupConfig, tasks: list[ShardTask]) -> tuple[str, dict[str, Any], str]:
     """Check a re-run against what is on disk, then write the plan; returns (work dir, plan, digest).
 
@@ -127,7 +116,7 @@ def prepare(config: ExactDedupConfig, tasks: list[ShardTask]) -> tuple[str, dict
     work = storage.join(config.work_dir or storage.join(roots[0], "_work"), "exact")
     settings = config.settings()
     for root in roots:
-        schema = _stored(storage.join(root, SCHEMA_NAME))
+        schema = storage.read_json_object(storage.join(root, SCHEMA_NAME))
         if schema is None or config.force:
             continue
         if schema.get("stage") != STAGE:
@@ -140,7 +129,7 @@ def prepare(config: ExactDedupConfig, tasks: list[ShardTask]) -> tuple[str, dict
     shards = [t.key for t in tasks]
     inputs = hashlib.sha256("\n".join(f"{t.key}\t{t.input}\t{t.size}" for t in tasks).encode()).hexdigest()
     plan_path = storage.join(work, passes.PLAN_NAME)
-    previous = None if config.force else _stored(plan_path)
+    previous = None if config.force else storage.read_json_object(plan_path)
     partitions = config.partitions or (previous or {}).get("partitions")
     partitions = partitions or default_partitions(sum(t.size for t in tasks), config.key)
     plan = {"settings": settings, "inputs": inputs, "partitions": partitions, "shards": shards}
