@@ -51,7 +51,7 @@ console = Console(width=None if sys.stdout.isatty() else 150)
 
 def write_gpt2_json(path: Path) -> None:
     """GPT-2 as a tokenizer.json both tools read (Dolma loads a file path with `Tokenizer.from_file`)."""
-    from dolma_kit.tokenizer_loading import load_tokenizer
+    from dolma_kit.tokenize.loading import load_tokenizer
 
     path.parent.mkdir(parents=True, exist_ok=True)
     data = json.loads(load_tokenizer("gpt2").tokenizer.to_str())
@@ -197,8 +197,8 @@ def bench_tokenize(args: argparse.Namespace, out: Path, report: dict[str, Any]) 
 
 def build_synthetic_index(dest: Path, tokens: int, docs: int, parts: int, seed: int = 0) -> None:
     """Write the tokenize output format directly: sparse token files, real index arrays, manifest last."""
-    from dolma_kit.tokenize_parts import id_hash
-    from dolma_kit.tokenize_publish import FORMAT, PART_FILES, build_id_index, part_name
+    from dolma_kit.tokenize.parts import id_hash
+    from dolma_kit.tokenize.publish import FORMAT, PART_FILES, build_id_index, part_name
 
     rng = np.random.default_rng(seed)
     shutil.rmtree(dest, ignore_errors=True)

@@ -7,7 +7,7 @@ entropy of its data within 5 minutes).
     .venv/bin/python bench/train.py converge --minutes 5                   # tiny config, 2 gloo ranks × 1 thread
     .venv/bin/python bench/train.py spike --at 250 --poison nan            # recovery vs a clean run
 
-Data: a config's own `data.paths` when they exist; otherwise the demo corpus (`dolma_kit.demo_corpus`) is
+Data: a config's own `data.paths` when they exist; otherwise the demo corpus (`dolma_kit.demo.corpus`) is
 generated and tokenized once under bench/out/ (the demo BPE for a small vocabulary, GPT-2's for a model whose
 vocabulary is ≥ 50,257, e.g. the 1b config). MFU = (6·N + 12·L·d·T) · tokens/s / (peak × devices): the
 trainer's own count (`ModelConfig.flops_per_token`), over the dense bf16 peak (H100/H200 989 TFLOP/s by
@@ -40,8 +40,8 @@ DEMO_BPE = ROOT / "tests" / "fixtures" / "tokenizer" / "demo-bpe.json"
 
 def ensure_tokenized(tokenizer: str, docs: int) -> Path:
     """The demo corpus of `docs` documents tokenized with `tokenizer` (demo BPE path or `gpt2`), cached."""
-    from dolma_kit.demo_corpus import DemoCorpusConfig, write_corpus
-    from dolma_kit.tokenize import TokenizeConfig, tokenize
+    from dolma_kit.demo.corpus import DemoCorpusConfig, write_corpus
+    from dolma_kit.tokenize.stage import TokenizeConfig, tokenize
 
     name = "gpt2" if tokenizer == "gpt2" else "demo-bpe"
     corpus, tokenized = OUT / f"train-corpus-{docs}d", OUT / f"train-tokenized-{docs}d-{name}"

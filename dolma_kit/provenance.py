@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from dolma_kit.errors import DolmaKitError
-from dolma_kit.tokenize_parts import id_hash
-from dolma_kit.tokenize_publish import FORMAT, ID_INDEX_FILES
+from dolma_kit.tokenize.parts import id_hash
+from dolma_kit.tokenize.publish import FORMAT, ID_INDEX_FILES
 
 
 class ProvenanceError(DolmaKitError, LookupError):

@@ -61,7 +61,7 @@ def tokenized_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     Open it with `dolma_kit.provenance.TokenizedDir.open(path)`; copy it before writing into it.
     """
-    from dolma_kit.tokenize import TokenizeConfig, tokenize
+    from dolma_kit.tokenize.stage import TokenizeConfig, tokenize
 
     out = tmp_path_factory.mktemp("tokenized") / "demo"
     tokenize(

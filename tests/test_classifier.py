@@ -12,7 +12,9 @@ import typer
 import zstandard
 from typer.testing import CliRunner
 
-from dolma_kit.classifier import (
+from dolma_kit.cli.train_classifier import train_classifier as train_command
+from dolma_kit.errors import DolmaKitError
+from dolma_kit.taggers.classifier_training import (
     Example,
     TrainParams,
     evaluate,
@@ -20,9 +22,7 @@ from dolma_kit.classifier import (
     report_path,
     train_classifier,
 )
-from dolma_kit.cli.train_classifier import train_classifier as train_command
-from dolma_kit.errors import DolmaKitError
-from dolma_kit.fasttext_models import FastTextModel, load_model
+from dolma_kit.taggers.fasttext_models import FastTextModel, load_model
 
 FIXTURES = Path(__file__).parent / "fixtures" / "classifier"
 TRAIN = FIXTURES / "train.jsonl"

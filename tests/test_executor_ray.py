@@ -26,7 +26,7 @@ from dolma_kit.dedup.minhash import MinhashConfig  # noqa: E402
 from dolma_kit.dedup.minhash_stage import MinhashDedupConfig, run_minhash  # noqa: E402
 from dolma_kit.errors import BadRecordError, DolmaKitError  # noqa: E402
 from dolma_kit.executor import ExecutorConfig  # noqa: E402
-from dolma_kit.tag import TagConfig, tag  # noqa: E402
+from dolma_kit.taggers.stage import TagConfig, tag  # noqa: E402
 from tests.conftest import FIXTURES, write_corpus, write_lines  # noqa: E402
 from tests.dedup.test_minhash_cli import make_corpus as make_minhash_corpus  # noqa: E402
 from tests.test_s3 import s3_bucket  # noqa: E402, F401  (the moto server fixture)
@@ -41,7 +41,7 @@ FAILING = str(FIXTURES / "failing_taggers.py")
 @pytest.fixture(scope="module", autouse=True)
 def ray_cluster() -> Iterator[None]:
     """A local cluster of 2 CPUs, started once through the executor's own `connect`."""
-    from dolma_kit import executor_ray
+    from dolma_kit.executor import ray as executor_ray
 
     executor_ray.connect(RAY, num_cpus=2)
     yield
@@ -124,8 +124,8 @@ def test_dedup_exact_and_minhash_on_ray_are_byte_identical(tmp_path: Path) -> No
 
 
 def test_mix_on_ray_is_byte_identical(tmp_path: Path) -> None:
-    from dolma_kit import mix
-    from dolma_kit.mix_recipe import load_recipe
+    from dolma_kit.mix.recipe import load_recipe
+    from dolma_kit.mix.stage import stage as mix
     from tests.mix.helpers import output_bytes, write_recipe
     from tests.mix.test_mix import make_corpus, recipe_text
 
@@ -208,7 +208,7 @@ def test_tag_on_s3_through_ray(s3_bucket: str, tmp_path: Path) -> None:  # noqa:
 
 
 def test_tokenize_on_ray_is_byte_identical(tokenized_demo: Path, tmp_path: Path) -> None:
-    from dolma_kit.tokenize import TokenizeConfig, tokenize
+    from dolma_kit.tokenize.stage import TokenizeConfig, tokenize
     from tests.conftest import CORPUS, DEMO_TOKENIZER
 
     out = tmp_path / "tokens"
@@ -262,9 +262,9 @@ def test_pipeline_executor_ray_is_byte_identical(tmp_path: Path, monkeypatch: py
     own `executor: local` still wins over the run's default."""
     from typer.testing import CliRunner
 
-    from dolma_kit import executor_ray
     from dolma_kit.cli import app
-    from dolma_kit.pipeline import load_pipeline
+    from dolma_kit.executor import ray as executor_ray
+    from dolma_kit.pipeline.run import load_pipeline
     from tests.pipeline.conftest import ROOT
 
     ray_runs: list[str] = []

@@ -12,7 +12,7 @@ import pytest
 
 from dolma_kit import storage
 from dolma_kit.documents import Document, DocumentWriter, read_documents
-from dolma_kit.tag import TagConfig, tag
+from dolma_kit.taggers.stage import TagConfig, tag
 from tests.conftest import corpus_documents, write_corpus
 
 moto_server = pytest.importorskip("moto.server")

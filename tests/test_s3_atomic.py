@@ -15,7 +15,7 @@ from smart_open.s3 import DEFAULT_PART_SIZE
 from dolma_kit import storage
 from dolma_kit.documents import Document, DocumentWriter
 from dolma_kit.errors import DolmaKitError
-from dolma_kit.tag import TagConfig, tag
+from dolma_kit.taggers.stage import TagConfig, tag
 from tests.conftest import write_lines
 from tests.test_s3 import s3_bucket  # noqa: F401  (the moto server fixture)
 

@@ -284,11 +284,11 @@ def save_array(path: Path, array: np.ndarray) -> None:
     tmp.rename(path)
 
 
-def data_tokenizer(data: TokenDataset):  # -> dolma_kit.tokenizer_loading.LoadedTokenizer
+def data_tokenizer(data: TokenDataset):  # -> dolma_kit.tokenize.loading.LoadedTokenizer
     """The tokenizer that made the data: `data.tokenizer` when set, else the spec recorded in the first
     directory's manifest. Its sha256 must equal the manifest's, so downstream evaluation, export and
     memorization never decode with another tokenizer than the one the model was trained on."""
-    from dolma_kit.tokenizer_loading import load_tokenizer
+    from dolma_kit.tokenize.loading import load_tokenizer
 
     recorded = data.dirs[0].manifest.get("tokenizer") or {}
     spec = data.cfg.tokenizer or recorded.get("spec")

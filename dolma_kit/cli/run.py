@@ -44,7 +44,7 @@ def run(
     """Run a pipeline: tag → dedup → mix → tokenize → train → report; extra `--STAGE.key=value` (or
     `--work_dir=DIR`) options override the file."""
     from dolma_kit.cli.train import overrides_from_args
-    from dolma_kit.pipeline import load_pipeline, plan, plan_table, run_pipeline, summary_table
+    from dolma_kit.pipeline.run import load_pipeline, plan, plan_table, run_pipeline, summary_table
 
     pipe = load_pipeline(
         pipeline,
@@ -77,7 +77,7 @@ def demo_corpus(
 ) -> None:
     """Write the demo corpus: web, wiki, forum and code in seven languages, with planted duplicates, PII,
     boilerplate, low-quality pages and evaluation-set leaks."""
-    from dolma_kit.demo_corpus import DemoCorpusConfig, write_corpus
+    from dolma_kit.demo.corpus import DemoCorpusConfig, write_corpus
 
     manifest = write_corpus(DemoCorpusConfig(output=output, docs=docs, seed=seed, shard_docs=shard_docs))
     planted = ", ".join(f"{k}: {v:,}" for k, v in sorted(manifest["planted"].items()))

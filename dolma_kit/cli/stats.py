@@ -72,7 +72,7 @@ def stats(
     )
     trained = None
     if run:
-        from dolma_kit.pipeline_commands import trained_source_tokens
+        from dolma_kit.pipeline.commands import trained_source_tokens
 
         trained = trained_source_tokens(run)
     report = build_report(config, trained_tokens=trained)

@@ -38,8 +38,8 @@ def tag(
 ) -> None:
     """Tag documents: language, quality, PII, classifiers → attribute files line-aligned with the shards."""
     from dolma_kit.executor import summary_table
-    from dolma_kit.tag import TagConfig
-    from dolma_kit.tag import tag as run_tag
+    from dolma_kit.taggers.stage import TagConfig
+    from dolma_kit.taggers.stage import tag as run_tag
 
     config = TagConfig(
         documents=documents,

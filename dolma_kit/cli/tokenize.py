@@ -44,8 +44,8 @@ def tokenize(
 ) -> None:
     """Tokenize documents: EOS after each, shuffled within each file (seeded), parts identical for any -p."""
     from dolma_kit.executor import summary_table, write_summary
-    from dolma_kit.tokenize import TokenizeConfig
-    from dolma_kit.tokenize import tokenize as run_tokenize
+    from dolma_kit.tokenize.stage import TokenizeConfig
+    from dolma_kit.tokenize.stage import tokenize as run_tokenize
 
     config = TokenizeConfig(
         documents=documents,

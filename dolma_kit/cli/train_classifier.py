@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dolma_kit import classifier
+from dolma_kit.taggers import classifier_training as classifier
 
 
 def train_classifier(

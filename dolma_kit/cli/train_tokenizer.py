@@ -21,8 +21,8 @@ def train_tokenizer(
     seed: Annotated[int, typer.Option(help="Seed of --sample.")] = 0,
 ) -> None:
     """Train a byte-level BPE (GPT-2's scheme) on the documents; the same input gives the same file."""
-    from dolma_kit.tokenizer_training import RESERVED, TrainTokenizerConfig
-    from dolma_kit.tokenizer_training import train_tokenizer as run_training
+    from dolma_kit.tokenize.training import RESERVED, TrainTokenizerConfig
+    from dolma_kit.tokenize.training import train_tokenizer as run_training
 
     result = run_training(
         TrainTokenizerConfig(

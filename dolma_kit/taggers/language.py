@@ -11,8 +11,8 @@ from typing import Any
 
 from dolma_kit.documents import Document
 from dolma_kit.errors import DolmaKitError
-from dolma_kit.fasttext_models import get_model, resolve_model_path
 from dolma_kit.taggers.base import Span, Tagger, TaggerConfig, whole_document
+from dolma_kit.taggers.fasttext_models import get_model, resolve_model_path
 from dolma_kit.taggers.registry import register_tagger
 from dolma_kit.text import paragraph_spans
 

@@ -9,7 +9,7 @@ from dolma_kit import storage
 from dolma_kit.analysis.decontam import DecontamConfig, decontaminate
 from dolma_kit.analysis.report import build_report
 from dolma_kit.analysis.stats import StatsConfig
-from dolma_kit.tag import TagConfig, tag
+from dolma_kit.taggers.stage import TagConfig, tag
 from tests.analysis.conftest import LEAK
 from tests.conftest import corpus_documents, write_corpus, write_lines
 from tests.test_s3 import s3_bucket  # noqa: F401  (the fixture)

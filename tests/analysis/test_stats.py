@@ -241,7 +241,7 @@ def test_tokens_from_a_tokenized_folder(corpus: Path, tokenized_demo: Path, tmp_
 
 
 def test_skip_bad_keeps_attributes_aligned(tmp_path: Path) -> None:
-    from dolma_kit.tag import TagConfig, tag
+    from dolma_kit.taggers.stage import TagConfig, tag
     from tests.conftest import write_lines
 
     rows = [
@@ -264,7 +264,7 @@ def test_skip_bad_keeps_attributes_aligned(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("suffix", [".jsonl.zst", ".parquet"])
 def test_any_document_format(tmp_path: Path, suffix: str) -> None:
-    from dolma_kit.tag import TagConfig, tag
+    from dolma_kit.taggers.stage import TagConfig, tag
     from tests.conftest import corpus_documents, write_corpus
 
     root = write_corpus(tmp_path, suffix)

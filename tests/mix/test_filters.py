@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dolma_kit.filters import FilterError, Location, Resolver, compile_filter, parse_filter, unparse
+from dolma_kit.mix.filters import FilterError, Location, Resolver, compile_filter, parse_filter, unparse
 
 NAMES = [
     "exp__gopher_v1__pass",

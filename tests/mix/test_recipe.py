@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from dolma_kit import mix
 from dolma_kit.errors import DolmaKitError
-from dolma_kit.mix_dolma import jsonpath_to_expr
-from dolma_kit.mix_recipe import RecipeError, load_recipe
+from dolma_kit.mix.dolma import jsonpath_to_expr
+from dolma_kit.mix.recipe import RecipeError, load_recipe
+from dolma_kit.mix.stage import stage as mix
 from tests.mix.helpers import output_bytes, write_recipe, write_schema, write_source
 from tests.mix.test_mix import make_corpus
 

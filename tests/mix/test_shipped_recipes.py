@@ -9,10 +9,10 @@ import pytest
 
 from dolma_kit.dedup.exact_passes import attribute_names
 from dolma_kit.dedup.minhash_stage import ATTRIBUTE_NAMES
-from dolma_kit.demo import TAGGERS
-from dolma_kit.filters import Resolver, parse_filter
-from dolma_kit.mix_recipe import load_recipe
-from dolma_kit.tag import TagConfig, schema
+from dolma_kit.demo.quick import TAGGERS
+from dolma_kit.mix.filters import Resolver, parse_filter
+from dolma_kit.mix.recipe import load_recipe
+from dolma_kit.taggers.stage import TagConfig, schema
 
 MIXERS = Path(__file__).resolve().parents[2] / "mixers"
 

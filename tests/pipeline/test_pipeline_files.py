@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from dolma_kit.demo_corpus import DemoCorpusConfig, write_corpus
+from dolma_kit.demo.corpus import DemoCorpusConfig, write_corpus
 from dolma_kit.documents import read_documents
-from dolma_kit.pipeline import load_pipeline, plan
-from dolma_kit.pipeline_config import PipelineError
+from dolma_kit.pipeline.references import PipelineError
+from dolma_kit.pipeline.run import load_pipeline, plan
 from tests.pipeline.conftest import DEMO, SMALL, run_cli
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from dolma_kit.classifier import TrainParams, train_classifier
 from dolma_kit.documents import Document
 from dolma_kit.errors import DolmaKitError
+from dolma_kit.taggers.classifier_training import TrainParams, train_classifier
 from dolma_kit.taggers.content import ClassifierConfig, FastTextClassifier
 from dolma_kit.text import paragraph_spans
 

@@ -12,7 +12,7 @@ import pytest
 
 from dolma_kit.documents import Document
 from dolma_kit.errors import DolmaKitError
-from dolma_kit.fasttext_models import bundled_lid_model, clamp_probability, strip_label
+from dolma_kit.taggers.fasttext_models import bundled_lid_model, clamp_probability, strip_label
 from dolma_kit.taggers.language import (
     FastTextLanguageId,
     FastTextParagraphLanguageId,

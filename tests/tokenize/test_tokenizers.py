@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from dolma_kit.cli import app
 from dolma_kit.errors import DolmaKitError
-from dolma_kit.tokenizer_loading import load_tokenizer
-from dolma_kit.tokenizer_training import PII_MASKS, RESERVED, TrainTokenizerConfig, train_tokenizer
+from dolma_kit.tokenize.loading import load_tokenizer
+from dolma_kit.tokenize.training import PII_MASKS, RESERVED, TrainTokenizerConfig, train_tokenizer
 from tests.conftest import CORPUS, DEMO_TOKENIZER
 
 DEMO_GLOB = str(CORPUS / "documents" / "*" / "*.jsonl")

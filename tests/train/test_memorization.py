@@ -39,7 +39,7 @@ WORDS = [
 @pytest.fixture(scope="module")
 def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two sources of three random-word documents each (about 20 instances of 32 tokens), tokenized."""
-    from dolma_kit.tokenize import TokenizeConfig, tokenize
+    from dolma_kit.tokenize.stage import TokenizeConfig, tokenize
 
     root = tmp_path_factory.mktemp("memo")
     rng = random.Random(7)

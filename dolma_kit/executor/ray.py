@@ -26,7 +26,7 @@ from typing import Any
 
 from dolma_kit import storage
 from dolma_kit.errors import DolmaKitError
-from dolma_kit.executor import ExecutorConfig, ShardFn, ShardStats, ShardTask, run_one
+from dolma_kit.executor.shards import ExecutorConfig, ShardFn, ShardStats, ShardTask, run_one
 
 INSTALL_HINT = "--executor ray needs Ray: pip install 'dolma-kit[ray]'"
 # Ray's object store holds only task arguments and results here (a function, a task, its counts), so a local

@@ -22,7 +22,7 @@ from rich.console import Console
 from dolma_kit import storage
 from dolma_kit.errors import DolmaKitError
 from dolma_kit.executor import RunResult, summary_table
-from dolma_kit.pipeline_config import PipelineError, Where, build_dataclass, location, substitute
+from dolma_kit.pipeline.references import PipelineError, Where, build_dataclass, location, substitute
 
 
 @dataclass(slots=True)
@@ -86,7 +86,7 @@ def dataclass_command(
     defaults: Callable[[str], dict[str, Any]] = lambda work_dir: {},
 ) -> Command:
     """A command whose config is a dataclass: YAML keys are its fields (`force` is the pipeline's to set)."""
-    from dolma_kit.pipeline_config import accepted_keys
+    from dolma_kit.pipeline.references import accepted_keys
 
     def build(path: str, scope: dict[str, Any], raw: dict[str, Any], where: Where) -> Built:
         if "force" in {str(k).replace("-", "_") for k in raw}:
@@ -107,13 +107,13 @@ def dataclass_command(
 
 
 def _corpus_cls() -> type:
-    from dolma_kit.demo_corpus import DemoCorpusConfig
+    from dolma_kit.demo.corpus import DemoCorpusConfig
 
     return DemoCorpusConfig
 
 
 def _run_corpus(config: Any, force: bool, console: Console) -> Outcome:
-    from dolma_kit.demo_corpus import write_corpus
+    from dolma_kit.demo.corpus import write_corpus
 
     manifest = write_corpus(config)
     n = manifest["documents"]
@@ -125,19 +125,19 @@ def _run_corpus(config: Any, force: bool, console: Console) -> Outcome:
 
 
 def _corpus_proofs(config: Any) -> list[str]:
-    from dolma_kit.demo_corpus import MANIFEST_NAME
+    from dolma_kit.demo.corpus import MANIFEST_NAME
 
     return [storage.join(config.output, MANIFEST_NAME)]
 
 
 def _tag_cls() -> type:
-    from dolma_kit.tag import TagConfig
+    from dolma_kit.taggers.stage import TagConfig
 
     return TagConfig
 
 
 def _run_tag(config: Any, force: bool, console: Console) -> Outcome:
-    from dolma_kit.tag import tag
+    from dolma_kit.taggers.stage import tag
 
     config.force = force
     result = tag(config)
@@ -146,7 +146,7 @@ def _run_tag(config: Any, force: bool, console: Console) -> Outcome:
 
 
 def _tag_proofs(config: Any) -> list[str]:
-    from dolma_kit.tag import SUMMARY_NAME, plan
+    from dolma_kit.taggers.stage import SUMMARY_NAME, plan
 
     tasks = plan(config)
     return [t.marker for t in tasks] + [
@@ -251,7 +251,7 @@ def _build_mix(path: str, scope: dict[str, Any], raw: dict[str, Any], where: Whe
     """The recipe is a file (`recipe: mixers/x.yaml`) or written inline; `${work_dir}` and `${STAGE.key}`
     inside it resolve against the pipeline, other `${VAR}` stay for mix's own environment expansion."""
     from dolma_kit.executor import ExecutorConfig
-    from dolma_kit.mix_recipe import is_dolma_config, load_yaml, parse_recipe
+    from dolma_kit.mix.recipe import is_dolma_config, load_yaml, parse_recipe
 
     raw = {str(k).replace("-", "_"): v for k, v in raw.items()}
     for key in raw:
@@ -266,7 +266,7 @@ def _build_mix(path: str, scope: dict[str, Any], raw: dict[str, Any], where: Whe
         data = substitute(data, scope, location(recipe_path, "mix recipe"))
     try:
         if is_dolma_config(data):
-            from dolma_kit.mix_dolma import translate
+            from dolma_kit.mix.dolma import translate
 
             recipe = translate(recipe_path, data)
         else:
@@ -290,7 +290,8 @@ def _build_mix(path: str, scope: dict[str, Any], raw: dict[str, Any], where: Whe
 
 
 def _run_mix(stage: MixStage, force: bool, console: Console) -> Outcome:
-    from dolma_kit import mix, mix_report
+    from dolma_kit.mix.stage import report as mix_report
+    from dolma_kit.mix.stage import stage as mix
 
     result = mix.mix(stage.recipe, force=force, **stage.kwargs)
     console.print(mix_report.summary_table(result))
@@ -305,7 +306,7 @@ def _run_mix(stage: MixStage, force: bool, console: Console) -> Outcome:
 
 
 def _mix_proofs(stage: MixStage) -> list[str]:
-    from dolma_kit import mix
+    from dolma_kit.mix.stage import stage as mix
 
     _, tasks = mix.resolve(stage.recipe, skip_bad=stage.kwargs["skip_bad"])
     outputs = sorted({s.output.path for s in stage.recipe.streams})

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from dolma_kit import storage
-from dolma_kit.demo_text import (
+from dolma_kit.demo.text import (
     BOILERPLATE_LINES,
     CODE_COMMENTS,
     CODE_WORDS,

@@ -19,20 +19,20 @@ from rich.console import Console
 from dolma_kit import storage
 from dolma_kit.errors import DolmaKitError
 from dolma_kit.executor import summary_table, write_summary
-from dolma_kit.pipeline_config import PipelineError, Where, local_dir
-from dolma_kit.pipeline_stages import Built, Command, Outcome, counts_of, data_commands, dataclass_command
+from dolma_kit.pipeline.references import PipelineError, Where, local_dir
+from dolma_kit.pipeline.stages import Built, Command, Outcome, counts_of, data_commands, dataclass_command
 
 # --------------------------------------------------------------------------------------------- tokens
 
 
 def _train_tokenizer_cls() -> type:
-    from dolma_kit.tokenizer_training import TrainTokenizerConfig
+    from dolma_kit.tokenize.training import TrainTokenizerConfig
 
     return TrainTokenizerConfig
 
 
 def _run_train_tokenizer(config: Any, force: bool, console: Console) -> Outcome:
-    from dolma_kit.tokenizer_training import train_tokenizer
+    from dolma_kit.tokenize.training import train_tokenizer
 
     result = train_tokenizer(config)
     console.print(
@@ -51,13 +51,13 @@ def _run_train_tokenizer(config: Any, force: bool, console: Console) -> Outcome:
 
 
 def _tokenize_cls() -> type:
-    from dolma_kit.tokenize import TokenizeConfig
+    from dolma_kit.tokenize.stage import TokenizeConfig
 
     return TokenizeConfig
 
 
 def _run_tokenize(config: Any, force: bool, console: Console) -> Outcome:
-    from dolma_kit.tokenize import tokenize
+    from dolma_kit.tokenize.stage import tokenize
 
     config.force = force
     result, manifest = tokenize(config)

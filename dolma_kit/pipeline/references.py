@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dolma_kit.errors import DolmaKitError
-from dolma_kit.mix_recipe import at
+from dolma_kit.mix.recipe import at
 
 
 class PipelineError(DolmaKitError):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dolma_kit.mix_recipe import (
+from dolma_kit.mix.recipe import (
     Output,
     Recipe,
     RecipeError,

@@ -41,10 +41,10 @@ from rich.table import Table
 from dolma_kit import storage
 from dolma_kit.errors import DolmaKitError
 from dolma_kit.executor import MARKER_SUFFIX
-from dolma_kit.mix_recipe import at, load_yaml
-from dolma_kit.pipeline_commands import COMMANDS, find_command
-from dolma_kit.pipeline_config import PipelineError, location, normalise_key, substitute
-from dolma_kit.pipeline_stages import Command
+from dolma_kit.mix.recipe import at, load_yaml
+from dolma_kit.pipeline.commands import COMMANDS, find_command
+from dolma_kit.pipeline.references import PipelineError, location, normalise_key, substitute
+from dolma_kit.pipeline.stages import Command
 
 MARKER_DIR = "_pipeline"
 SUMMARY_NAME = "pipeline_summary.json"

@@ -19,7 +19,7 @@ import numpy as np
 from dolma_kit import storage
 from dolma_kit.errors import DolmaKitError
 from dolma_kit.executor import ShardTask
-from dolma_kit.tokenize_parts import LOCAL_SOURCES, MOVED_SUFFIXES
+from dolma_kit.tokenize.parts import LOCAL_SOURCES, MOVED_SUFFIXES
 
 FORMAT = "dolma-kit.tokenized/1"
 #: file names of a part, `{part}` replaced by e.g. `part-00000` (recorded in the manifest for readers)

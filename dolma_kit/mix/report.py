@@ -12,9 +12,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from dolma_kit.filters import unparse
-from dolma_kit.mix import MixResult, StreamPlan
-from dolma_kit.mix_recipe import Recipe
+from dolma_kit.mix.filters import unparse
+from dolma_kit.mix.recipe import Recipe
+from dolma_kit.mix.stage import MixResult, StreamPlan
 
 
 def explain(recipe: Recipe, plans: list[StreamPlan], shards: dict[str, int]) -> Group:

@@ -43,9 +43,9 @@ from dolma_kit.executor import (
     default_processes,
     run_shards,
 )
-from dolma_kit.tokenize_parts import ChunkWriter
-from dolma_kit.tokenize_publish import publish
-from dolma_kit.tokenizer_loading import LoadedTokenizer, load_tokenizer
+from dolma_kit.tokenize.loading import LoadedTokenizer, load_tokenizer
+from dolma_kit.tokenize.parts import ChunkWriter
+from dolma_kit.tokenize.publish import publish
 
 DTYPES = {"uint16": np.uint16, "uint32": np.uint32}
 THREADS_PER_PROCESS = 8

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dolma_kit.errors import DolmaKitError
-from dolma_kit.filter_names import Resolver
+from dolma_kit.mix.filter_names import Resolver
 
 Spans = list[list[float]]
 Attrs = dict[str, Spans]

@@ -23,7 +23,7 @@ from typing import IO, Any
 from dolma_kit import storage
 from dolma_kit.documents import iter_raw_lines, parse_json_line
 from dolma_kit.errors import BadRecordError, DolmaKitError
-from dolma_kit.fasttext_models import LABEL_PREFIX, FastTextModel, forget, import_fasttext, load_model
+from dolma_kit.taggers.fasttext_models import LABEL_PREFIX, FastTextModel, forget, import_fasttext, load_model
 from dolma_kit.text import single_line
 
 LOSSES = ("softmax", "ova", "hs", "ns")

@@ -42,9 +42,9 @@ from dolma_kit.documents import (
 )
 from dolma_kit.errors import BadRecordError, DolmaKitError
 from dolma_kit.executor import RejectsWriter, RunResult, ShardStats, ShardTask, run_shards
-from dolma_kit.filters import Node, Resolver, attributes_of, compile_filter, parse_filter
-from dolma_kit.mix_recipe import Output, Recipe, RecipeError, Stream
-from dolma_kit.spans import SpanError, apply
+from dolma_kit.mix.filters import Node, Resolver, attributes_of, compile_filter, parse_filter
+from dolma_kit.mix.recipe import Output, Recipe, RecipeError, Stream
+from dolma_kit.mix.spans import SpanError, apply
 
 MANIFEST_DIR = "_mix"
 SUMMARY_NAME = "mix_summary.json"

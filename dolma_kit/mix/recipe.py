@@ -19,7 +19,7 @@ import yaml
 
 from dolma_kit import storage
 from dolma_kit.errors import DolmaKitError
-from dolma_kit.filters import Location
+from dolma_kit.mix.filters import Location
 
 FORMATS = ("jsonl.gz", "jsonl.zst", "jsonl", "parquet")
 
@@ -317,7 +317,7 @@ def load_recipe(path: str) -> Recipe:
     """Load a recipe file: ours, or a Dolma mixer config (translated)."""
     data = load_yaml(path)
     if is_dolma_config(data):
-        from dolma_kit.mix_dolma import translate
+        from dolma_kit.mix.dolma import translate
 
         return translate(path, data)
     return parse_recipe(path, data)

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dolma_kit.executor import summary_table
-from dolma_kit.tag import SUMMARY_NAME, TagConfig, tag
+from dolma_kit.taggers.stage import SUMMARY_NAME, TagConfig, tag
 
 DEMO_SHARDS = Path(__file__).resolve().parent.parent / "demo" / "documents"
 TAGGERS = ["ft_lang_id", "ft_lang_id_paragraph", "gopher", "c4", "pii", "char_length", "paragraph_count"]

@@ -1,0 +1,35 @@
+"""Runs a stage's per-shard function over many shards: locally or on Ray, with progress, resume and counts.
+
+The face of the family: `shards` (the contract: `ShardTask`, `ShardStats`, `run_one`, `RunResult`, the
+`ExecutorConfig`), `local` (`run_shards`: in-process or a spawn pool; Ray when configured), `ray` (the Ray
+backend, an optional extra, imported only when chosen), `report` (summary table and JSON, rejects files).
+"""
+
+from dolma_kit.executor.local import default_processes, run_shards
+from dolma_kit.executor.report import RejectsWriter, summary_table, write_summary
+from dolma_kit.executor.shards import (
+    EXECUTORS,
+    MARKER_SUFFIX,
+    ExecutorConfig,
+    RunResult,
+    ShardFn,
+    ShardStats,
+    ShardTask,
+    run_one,
+)
+
+__all__ = [
+    "EXECUTORS",
+    "MARKER_SUFFIX",
+    "ExecutorConfig",
+    "RejectsWriter",
+    "RunResult",
+    "ShardFn",
+    "ShardStats",
+    "ShardTask",
+    "default_processes",
+    "run_one",
+    "run_shards",
+    "summary_table",
+    "write_summary",
+]

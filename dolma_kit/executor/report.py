@@ -1,0 +1,80 @@
+"""What a run of shards reports: the summary table, the summary JSON, and the rejects file of each shard."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.table import Table
+
+from dolma_kit import storage
+from dolma_kit.documents import JsonlWriter
+from dolma_kit.errors import BadRecordError
+from dolma_kit.executor.shards import RunResult, ShardStats, ShardTask
+
+
+def summary_table(result: RunResult, *, max_rows: int = 25) -> Table:
+    """Per-shard counts and the total; long runs show the first shards and a count of the rest."""
+    table = Table(title=f"{result.title}: documents in = kept + removed + rejected")
+    table.add_column("shard", overflow="fold", min_width=12)
+    for col in ("in", "kept", "removed", "rejected", "MB in", "s"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+
+    def row(s: ShardStats, style: str | None = None) -> None:
+        table.add_row(
+            s.shard,
+            f"{s.documents_in:,}",
+            f"{s.kept:,}",
+            f"{s.removed:,}",
+            f"{s.rejected:,}",
+            f"{s.bytes_in / 1e6:,.2f}",
+            f"{s.seconds:,.1f}",
+            s.status,
+            style=style,
+        )
+
+    for s in result.shards[:max_rows]:
+        row(s)
+    if len(result.shards) > max_rows:
+        table.add_row(f"… {len(result.shards) - max_rows} more shards", *[""] * 7)
+    total = result.total
+    total.status = f"{len(result.shards)} shards"
+    row(total, "bold")
+    if total.removed_by:
+        reasons = ", ".join(f"{k}: {v:,}" for k, v in sorted(total.removed_by.items()))
+        table.caption = f"removed by: {reasons}"
+    return table
+
+
+class RejectsWriter:
+    """Streams a shard's bad records to `task.rejects` as they come (memory stays flat on bad input).
+
+    Opened on the first reject; on close, a shard without rejects removes any stale file from an earlier run.
+    Counts each record-level reject in `stats` (a file-level problem, line 0, holds no document).
+    """
+
+    def __init__(self, task: ShardTask, stats: ShardStats) -> None:
+        self.task = task
+        self.stats = stats
+        self._out: JsonlWriter | None = None
+
+    def __call__(self, exc: BadRecordError) -> None:
+        if self._out is None:
+            self._out = JsonlWriter(self.task.rejects)
+        self._out.write(exc.to_reject())
+        if exc.line:
+            self.stats.reject()
+
+    def __enter__(self) -> RejectsWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if self._out is not None:
+            self._out.__exit__(exc_type, exc, tb)
+        elif exc is None:
+            storage.remove(self.task.rejects)
+
+
+def write_summary(result: RunResult, path: str) -> None:
+    storage.write_text(path, json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
