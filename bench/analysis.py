@@ -26,7 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _util import mib, run_measured, wait_until_idle
-from corpus import CorpusSpec, ensure_corpus, paragraph
+from corpus import CorpusSpec, ensure_corpus
+from corpus_text import paragraph
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [str(ROOT / ".venv" / "bin" / "dolma-kit")]

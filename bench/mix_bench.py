@@ -68,7 +68,7 @@ def _setup(shards: list[str], root: Path, dolma: Path, out: Path, processes: int
 
 
 def _recipes(shards: list[str], work: Path, processes: int) -> tuple[Path, Path]:
-    from tag import gopher_rules
+    from tag_rules import gopher_rules
 
     from dolma_kit.taggers.gopher import GopherConfig
 
@@ -139,7 +139,7 @@ def _output_counts(folder: Path) -> tuple[int, int]:
 
 
 def bench_mix(args: argparse.Namespace, out: Path, report: dict[str, Any]) -> None:
-    from tag import ensure_dolma
+    from tag_runner import ensure_dolma
 
     root, _ = ensure_corpus(CorpusSpec(docs=args.docs, shards=args.shards, seed=0), out, args.processes)
     shards = sorted(str(p) for p in (root / "documents").glob("*/*.jsonl.gz"))

@@ -96,7 +96,7 @@ def bench_tokenize(args: argparse.Namespace, out: Path, report: dict[str, Any]) 
     shards = sorted(str(p) for p in (root / "documents").glob("*/*.jsonl.gz"))
     tokenizer_json = out / "gpt2-tokenizer.json"
     write_gpt2_json(tokenizer_json)
-    from tag import ensure_dolma
+    from tag_runner import ensure_dolma
 
     dolma = ensure_dolma(args.dolma_venv.resolve())
     logs, work = out / "logs", out / "tokenize-work"

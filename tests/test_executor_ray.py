@@ -124,8 +124,8 @@ def test_dedup_exact_and_minhash_on_ray_are_byte_identical(tmp_path: Path) -> No
 
 
 def test_mix_on_ray_is_byte_identical(tmp_path: Path) -> None:
+    from dolma_kit.mix import stage as mix
     from dolma_kit.mix.recipe import load_recipe
-    from dolma_kit.mix.stage import stage as mix
     from tests.mix.helpers import output_bytes, write_recipe
     from tests.mix.test_mix import make_corpus, recipe_text
 

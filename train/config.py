@@ -7,20 +7,16 @@ with a default.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from dolma_kit.config import ConfigError, Where, from_dict, load_yaml, set_dotted
 from train.data import DataConfig
 from train.downstream import TaskConfig
-from train.errors import ConfigError
 from train.model import ModelConfig
 from train.optim import OptimConfig
 from train.recovery import DebugConfig, RecoveryConfig
-from train.schema import apply_override, from_dict
 
 __all__ = ["ConfigError", "TrainConfig", "TrainerConfig", "load_config"]
 
@@ -91,9 +87,7 @@ class TrainConfig:
     """Fault injection for tests (poisoned steps, a kill inside a checkpoint write)."""
 
     def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["optim"]["betas"] = list(self.optim.betas)
-        return out
+        return to_dict(self)
 
 
 def load_config(
@@ -101,18 +95,20 @@ def load_config(
 ) -> TrainConfig:
     """YAML file (optional) + `a.b=value` overrides (values parsed as YAML) → a checked `TrainConfig`."""
     raw: dict[str, Any] = dict(base)
+    where = Where()
     if path is not None:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = load_yaml(str(path), "training config") or {}
+        where = Where(file=str(path))
         if not isinstance(raw, dict):
             raise ConfigError(
                 f"{path}: a training config is a mapping of sections (model, data, trainer, optim)"
             )
     for item in overrides or []:
-        apply_override(raw, item)
-    cfg = from_dict(TrainConfig, raw, "")
+        set_dotted(raw, item)
+    cfg = from_dict(TrainConfig, raw, where)
     if cfg.trainer.run_dir is None and path is not None:
         cfg.trainer.run_dir = str(Path("runs") / path.stem)
     return cfg

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from train.errors import ConfigError
+from dolma_kit.config import ConfigError
 
 
 @dataclass(kw_only=True)

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from train.errors import ConfigError
+from dolma_kit.config import ConfigError
 
 NORMALIZATIONS = ("none", "token", "char", "pmi")
 

@@ -1,9 +1,9 @@
-"""The trainer's user-facing error type (a `DolmaKitError`, so the CLI prints one line, not a traceback)."""
+"""The trainer's own error: a run that cannot go on without a human (configs fail with `ConfigError`)."""
 
 from __future__ import annotations
 
 from dolma_kit.errors import DolmaKitError
 
 
-class ConfigError(DolmaKitError):
-    """A bad training config or input: unknown key, wrong type, missing data, impossible combination."""
+class TrainingDiverged(DolmaKitError):
+    """More rollbacks than recovery.max_rollbacks: a human has to look."""

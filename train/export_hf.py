@@ -21,8 +21,8 @@ from typing import Any
 
 import torch
 
+from dolma_kit.config import ConfigError
 from train.config import TrainConfig
-from train.errors import ConfigError
 from train.model import Transformer
 
 SHARD_BYTES = 5 * 10**9

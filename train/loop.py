@@ -24,11 +24,12 @@ import torch
 import torch.nn.functional as F
 import yaml
 
+from dolma_kit.config import RUN_CONFIG_NAME, ConfigError, plain, read_run_config
 from train.callbacks import Callback, CheckpointSaver, Evaluator, MetricsFile, ProgressLine
 from train.checkpoint import Checkpointer
 from train.config import TrainConfig
 from train.data import check_saved, save_array
-from train.errors import ConfigError
+from train.errors import TrainingDiverged
 from train.optim import set_lr
 from train.parallelize import DistInfo, all_reduce_sum, barrier, init_distributed, parallelize
 from train.recovery import RecoveryState, SpikeDetector, append_logbook
@@ -40,10 +41,6 @@ class SpikeDetected(Exception):
     def __init__(self, step: int, reason: str, loss: float, grad_norm: float) -> None:
         super().__init__(f"step {step}: {reason}")
         self.step, self.reason, self.loss, self.grad_norm = step, reason, loss, grad_norm
-
-
-class TrainingDiverged(ConfigError):
-    """More rollbacks than recovery.max_rollbacks: a human has to look."""
 
 
 # dense bf16 peak FLOP/s by device name, for the MFU estimate (H100/H200 SXM; A100)
@@ -124,9 +121,10 @@ class Trainer:
     def _prepare_run_dir(self) -> None:
         """config.yaml, data_order.npy, eval_instances.npy. Every rank first checks what an earlier session left
         (so a mismatch fails on all ranks, none waits at a barrier for a failed rank 0); then rank 0 writes."""
-        config_path = self.run_dir / "config.yaml"
-        if config_path.exists():
-            old, resolved = yaml.safe_load(config_path.read_text()), self.cfg.to_dict()
+        config_path = self.run_dir / RUN_CONFIG_NAME
+        saved = read_run_config(self.run_dir, required=False)
+        if saved is not None:
+            old, resolved = plain(saved), self.cfg.to_dict()
             for section in (old, resolved):  # where to stop, log and checkpoint may change between sessions
                 for key in ("stop_at", "log_every", "eval_every", "checkpoint_every", "keep_last"):
                     section["trainer"].pop(key, None)

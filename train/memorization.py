@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from train.errors import ConfigError
+from dolma_kit.config import ConfigError
 
 
 @torch.no_grad()

@@ -36,7 +36,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        from train.errors import ConfigError
+        from dolma_kit.config import ConfigError
 
         raise ConfigError("trainer.device=cuda but no CUDA device is visible; use trainer.device=cpu")
     return torch.device(name)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from train.errors import ConfigError
+from dolma_kit.config import ConfigError
 
 RECOVERY_FILE = "recovery.json"
 LOGBOOK_FILE = "logbook.md"

@@ -15,12 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from dolma_kit.config import RUN_CONFIG_NAME, ConfigError, Where, from_dict, read_run_config
 from train.data import DataConfig, TokenDataset
-from train.errors import ConfigError
 from train.recovery import RecoveryState
-from train.schema import from_dict
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +50,13 @@ class RunTrace:
 
     def __init__(self, run_dir: str | Path) -> None:
         self.run_dir = Path(run_dir)
-        config = self.run_dir / "config.yaml"
         order = self.run_dir / "data_order.npy"
-        if not config.is_file() or not order.is_file():
+        raw = read_run_config(self.run_dir)
+        if not order.is_file():
             raise ConfigError(f"{self.run_dir} is not a training run (needs config.yaml and data_order.npy)")
-        raw = yaml.safe_load(config.read_text())  # only the data section and the batch size matter here, and
-        self.data: TokenDataset = from_dict(
-            DataConfig, raw["data"], "data"
-        ).build()  # reading them needs no torch
+        # only the data section and the batch size matter here, and reading them needs no torch
+        where = Where(file=str(self.run_dir / RUN_CONFIG_NAME))
+        self.data: TokenDataset = from_dict(DataConfig, raw.get("data"), where.child("data")).build()
         self.order = np.load(order, mmap_mode="r")
         self.global_batch = int(raw["trainer"]["global_batch"])
         self.seq_len = self.data.seq_len

@@ -17,19 +17,16 @@ import torch
 import torch.distributed.checkpoint as dcp
 import yaml
 
+from dolma_kit.config import RUN_CONFIG_NAME, ConfigError, Where, from_dict, plain, read_run_config
 from train.checkpoint import MARKER, Checkpointer
 from train.config import TrainConfig
-from train.errors import ConfigError
 from train.model import Transformer
-from train.schema import from_dict
 
 
 def load_run_config(run_dir: str | Path) -> TrainConfig:
     """The resolved config a run was trained with (`RUN/config.yaml`, vocabulary size filled in)."""
-    path = Path(run_dir) / "config.yaml"
-    if not path.is_file():
-        raise ConfigError(f"{run_dir} is not a training run: no config.yaml")
-    return from_dict(TrainConfig, yaml.safe_load(path.read_text()), "")
+    raw = read_run_config(run_dir)
+    return from_dict(TrainConfig, raw, Where(file=str(Path(run_dir) / RUN_CONFIG_NAME)))
 
 
 def completed_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
@@ -74,10 +71,10 @@ def save_model_only(
     The trainer resumes from a model-only checkpoint with a fresh optimizer (see `Checkpointer.load`), and
     export-hf reads it like any checkpoint. Written atomically like the trainer's checkpoints."""
     out, run = Path(out_dir), Path(run_dir)
-    raw = yaml.safe_load((run / "config.yaml").read_text())
+    raw = plain(read_run_config(run))
     raw["trainer"]["run_dir"] = str(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    (out / RUN_CONFIG_NAME).write_text(yaml.safe_dump(raw, sort_keys=False))
     for name in ("data_order.npy", "eval_instances.npy", "recovery.json"):
         if (run / name).is_file():
             shutil.copyfile(run / name, out / name)

@@ -16,13 +16,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import yaml
-
 from dolma_kit import storage
+from dolma_kit.config import read_run_config
 from dolma_kit.errors import DolmaKitError
 
 METRICS_NAME = "metrics.jsonl"
-CONFIG_NAME = "config.yaml"
 MAX_TRAIN_RECORDS = 2000
 _TRAIN_KEYS = ("step", "tokens_seen", "loss", "loss_by_source", "lr", "grad_norm", "tokens_per_s", "mfu")
 _EVAL_KEYS = ("step", "eval_loss", "eval_ppl", "eval_by_source")
@@ -80,9 +78,8 @@ def read_run(run_dir: str, tokens_by_source: dict[str, int] | None = None) -> di
         elif record.get("kind") == "eval":
             evals.append({k: record.get(k) for k in _EVAL_KEYS})
     settings: dict[str, Any] = {}
-    config_path = storage.join(run_dir, CONFIG_NAME)
-    if storage.exists(config_path):
-        raw = yaml.safe_load(storage.read_text(config_path)) or {}
+    raw = read_run_config(run_dir, required=False)
+    if raw is not None:
         model, data, trainer, optim = (raw.get(k) or {} for k in ("model", "data", "trainer", "optim"))
         settings = {
             "d_model": model.get("d_model"),

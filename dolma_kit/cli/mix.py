@@ -23,9 +23,9 @@ def mix(
     ray_address: RayAddress = None,
 ) -> None:
     """Mix documents: join attributes, filter, mask spans, sample, reshard; a table of what each rule did."""
+    from dolma_kit.mix import report as mix_report
+    from dolma_kit.mix import stage
     from dolma_kit.mix.recipe import load_recipe
-    from dolma_kit.mix.stage import report as mix_report
-    from dolma_kit.mix.stage import stage
 
     run = executor_config(executor, ray_address)
     loaded = load_recipe(recipe)

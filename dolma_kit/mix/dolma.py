@@ -1,4 +1,4 @@
-"""Dolma mixer configs → our `Recipe`, so a Dolma user's recipe runs unchanged (`dolma-kit mix cc-head.yaml`).
+"""Dolma mixer configs → recipe data of our shape, so a Dolma user's recipe runs unchanged (`dolma-kit mix cc-head.yaml`).
 
 Dolma (1.x) filters are JSONPath queries that keep or drop a document when they match anything, in practice
 always one shape: `$.attributes[?(<predicate>)]` (or `$@.attributes[…]`) where the predicate combines
@@ -21,17 +21,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dolma_kit.mix.recipe import (
-    Output,
-    Recipe,
-    RecipeError,
-    Replace,
-    Rule,
-    Stream,
-    at,
-    expand_env,
-    location,
-)
+from dolma_kit.config import ConfigError, Text, Where
 
 _IGNORED_TOP = {"work_dir", "processes", "dryrun", "debug"}
 _STREAM_KEYS = {"name", "documents", "attributes", "output", "filter", "span_replacement", "compression"}
@@ -99,91 +89,95 @@ def _path(t: re.Match[str], compared: bool, fail: Any) -> str:
     return name if indexes[0] == 0 else f"score({name}, {indexes[0]})"
 
 
-def _rules(path: str, value: Any, what: str) -> list[Rule]:
+def _rules(where: Where, value: Any) -> list[dict[str, str]]:
+    """JSONPath filters → our rules; each expression keeps the JSONPath's position and text (`origin`), so an
+    error in it points at what the user wrote."""
     rules = []
-    for query in value or []:
+    for i, query in enumerate(value or []):
         if not isinstance(query, str):
-            raise RecipeError(f"{at(path, query, what)}: a Dolma filter is a JSONPath string")
-        loc = location(path, query, origin=str(query))
+            raise where.child(f"[{i}]").error("a Dolma filter is a JSONPath string")
+        at = where.of(query)
 
-        def fail(offset: int, message: str, loc: Any = loc, query: str = str(query)) -> RecipeError:
-            col = loc.column + offset if loc.line else 0
-            where = f"{loc.file}:{loc.line}:{col}" if loc.line else loc.file
-            return RecipeError(f"{where}: {message}\n    {query}\n    {' ' * offset}^")
+        def fail(offset: int, message: str, at: Where = at, query: str = str(query)) -> ConfigError:
+            col = at.column + offset if at.line else 0
+            head = f"{at.file}:{at.line}:{col}" if at.line else at.file
+            return ConfigError(f"{head}: {message}\n    {query}\n    {' ' * offset}^")
 
         expr = jsonpath_to_expr(str(query), fail)
-        rules.append(Rule(name=expr, expr=expr, where=loc))
+        positioned = query.like(expr) if isinstance(query, Text) else Text.at(expr, where.file, 0, 0)
+        positioned.origin = str(query)
+        rules.append({"expr": positioned, "name": expr})
     return rules
 
 
-def _replacements(path: str, value: Any) -> list[Replace]:
+def _replacements(where: Where, value: Any) -> list[dict[str, Any]]:
     out = []
-    for item in value or []:
+    for i, item in enumerate(value or []):
         if not isinstance(item, dict) or "span" not in item:
-            raise RecipeError(f"{path}: span_replacement entries need 'span', 'min_score', 'replacement'")
+            raise where.child(f"[{i}]").error(
+                "span_replacement entries need 'span', 'min_score', 'replacement'"
+            )
         span = item["span"]
         m = re.fullmatch(r"\s*\$\.attributes\.([A-Za-z0-9_\-]+)\s*", str(span))
         if m is None:
-            raise RecipeError(f"{at(path, span)}: span must be `$.attributes.<attribute>`, got {span!r}")
-        replacement = item.get("replacement", "")
+            raise where.of(span).error(f"span must be `$.attributes.<attribute>`, got {span!r}")
+        attribute = span.like(m.group(1)) if isinstance(span, Text) else m.group(1)
         out.append(
-            Replace(
-                attribute=m.group(1),
-                replacement=str(replacement or ""),
-                min_score=float(item.get("min_score", 0.5)),
-                name=m.group(1),
-                where=location(path, span),
-            )
+            {
+                "attribute": attribute,
+                "replacement": item.get("replacement", ""),
+                "min_score": item.get("min_score", 0.5),
+            }
         )
     return out
 
 
-def _check(path: str, data: dict[str, Any], allowed: set[str], what: str) -> None:
+def _check(where: Where, data: dict[str, Any], allowed: set[str], what: str) -> None:
     for key in data:
         if key not in allowed:
-            raise RecipeError(
-                f"{at(path, key)}: Dolma key '{key}' in {what} is not supported by the translation"
-            )
+            raise where.of(key).error(f"Dolma key '{key}' in {what} is not supported by the translation")
 
 
-def translate(path: str, data: dict[str, Any]) -> Recipe:
-    """A Dolma mixer config (already loaded) → `Recipe` with `translated_from="dolma"`."""
-    _check(path, data, {"streams"} | _IGNORED_TOP, "the config")
+def translate(path: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A Dolma mixer config (already loaded) → recipe data of our shape (`mix.recipe` reads it)."""
+    top = Where(file=path)
+    _check(top, data, {"streams"} | _IGNORED_TOP, "the config")
     streams = []
     for index, s in enumerate(data.get("streams") or []):
+        where = top.child(f"streams[{index}]")
         if not isinstance(s, dict):
-            raise RecipeError(f"{path}: streams[{index}] must be a mapping")
-        _check(path, s, _STREAM_KEYS, f"streams[{index}]")
+            raise where.error("must be a mapping")
+        _check(where, s, _STREAM_KEYS, f"streams[{index}]")
         output = s.get("output") or {}
-        _check(path, output, _OUTPUT_KEYS, "output")
+        _check(where, output, _OUTPUT_KEYS, "output")
         filt = s.get("filter") or {}
-        _check(path, filt, {"include", "exclude", "syntax"}, "filter")
+        _check(where, filt, {"include", "exclude", "syntax"}, "filter")
         syntax = str(filt.get("syntax", "jsonpath"))
         if syntax != "jsonpath":
-            raise RecipeError(
-                f"{at(path, filt.get('syntax'))}: filter syntax '{syntax}': only jsonpath is translated"
-            )
+            raise where.of(filt.get("syntax")).error(f"filter syntax '{syntax}': only jsonpath is translated")
         if "path" not in output or "documents" not in s:
-            raise RecipeError(f"{path}: streams[{index}] needs documents and output.path")
-        docs = s["documents"] if isinstance(s["documents"], list) else [s["documents"]]
-        compression = str((s.get("compression") or {}).get("output") or "gz")
-        if compression not in ("gz", "gzip", "zst", "zstd"):
-            raise RecipeError(f"{at(path, compression)}: output compression '{compression}': gz or zst")
-        streams.append(
-            Stream(
-                name=str(s.get("name") or f"stream{index}"),
-                documents=[expand_env(path, d) for d in docs],
-                attributes={str(a): None for a in s.get("attributes") or []},
-                include=_rules(path, filt.get("include"), "filter.include"),
-                exclude=_rules(path, filt.get("exclude"), "filter.exclude"),
-                replace=_replacements(path, s.get("span_replacement")),
-                output=Output(
-                    path=expand_env(path, output["path"]),
-                    max_bytes=int(output.get("max_size_in_bytes", 1_000_000_000)),
-                    format="jsonl.zst" if compression.startswith("zst") else "jsonl.gz",
-                ),
-            )
-        )
+            raise where.error("needs documents and output.path")
+        compression = (s.get("compression") or {}).get("output") or "gz"
+        if str(compression) not in ("gz", "gzip", "zst", "zstd"):
+            raise where.of(compression).error(f"output compression '{compression}': gz or zst")
+        stream: dict[str, Any] = {
+            "documents": s["documents"],
+            "attributes": list(s.get("attributes") or []),
+            "filter": {
+                "include": _rules(where.child("filter.include"), filt.get("include")),
+                "exclude": _rules(where.child("filter.exclude"), filt.get("exclude")),
+            },
+            "replace": _replacements(where.child("span_replacement"), s.get("span_replacement")),
+            "output": {
+                "path": output["path"],
+                "format": "jsonl.zst" if str(compression).startswith("zst") else "jsonl.gz",
+            },
+        }
+        if "max_size_in_bytes" in output:
+            stream["output"]["max_bytes"] = output["max_size_in_bytes"]
+        if s.get("name"):
+            stream["name"] = s["name"]
+        streams.append(stream)
     if not streams:
-        raise RecipeError(f"{path}: a Dolma mixer config needs 'streams'")
-    return Recipe(path=path, streams=streams, translated_from="dolma")
+        raise top.error("a Dolma mixer config needs 'streams'")
+    return {"streams": streams}

@@ -26,6 +26,7 @@ from typing import IO, Any
 
 from dolma_kit import storage
 from dolma_kit.attributes import SCHEMA_NAME, attribute_root_and_relative
+from dolma_kit.config import ConfigError
 from dolma_kit.documents import (
     DOCUMENT_SUFFIXES,
     Document,
@@ -43,7 +44,7 @@ from dolma_kit.documents import (
 from dolma_kit.errors import BadRecordError, DolmaKitError
 from dolma_kit.executor import RejectsWriter, RunResult, ShardStats, ShardTask, run_shards
 from dolma_kit.mix.filters import Node, Resolver, attributes_of, compile_filter, parse_filter
-from dolma_kit.mix.recipe import Output, Recipe, RecipeError, Stream
+from dolma_kit.mix.recipe import Output, Recipe, Stream
 from dolma_kit.mix.spans import SpanError, apply
 
 MANIFEST_DIR = "_mix"
@@ -126,7 +127,7 @@ def experiment_names(stream: Stream, experiment: str, root: str | None, docs: li
                 if line_no >= SCAN_LINES:
                     break
         else:
-            raise RecipeError(
+            raise ConfigError(
                 f"stream '{stream.name}': no attributes of experiment '{experiment}' at {attr_root} "
                 f"(neither {SCHEMA_NAME} nor {path}); run `dolma-kit tag`/`dedup` first"
             )
@@ -181,7 +182,7 @@ def resolve(recipe: Recipe, *, skip_bad: bool = False) -> tuple[list[StreamPlan]
         plan = next(p for p in plans if task.key.startswith(p.name + "/"))
         prefix = part_prefix(plan, task)
         if prefix in prefixes and prefixes[prefix] != task.key:
-            raise RecipeError(
+            raise ConfigError(
                 f"{recipe.path}: {prefixes[prefix]} and {task.key} would write the same parts {prefix}-NNNN; "
                 "give the streams different output paths"
             )

@@ -102,8 +102,8 @@ def _build_train(path: str, scope: dict[str, Any], raw: dict[str, Any], where: W
     memmaps are local files)."""
     import yaml
 
+    from dolma_kit.config import ConfigError
     from train.config import load_config
-    from train.errors import ConfigError
 
     raw = {str(k): v for k, v in raw.items()}
     for key in raw:

@@ -290,8 +290,8 @@ def _build_mix(path: str, scope: dict[str, Any], raw: dict[str, Any], where: Whe
 
 
 def _run_mix(stage: MixStage, force: bool, console: Console) -> Outcome:
-    from dolma_kit.mix.stage import report as mix_report
-    from dolma_kit.mix.stage import stage as mix
+    from dolma_kit.mix import report as mix_report
+    from dolma_kit.mix import stage as mix
 
     result = mix.mix(stage.recipe, force=force, **stage.kwargs)
     console.print(mix_report.summary_table(result))
@@ -306,7 +306,7 @@ def _run_mix(stage: MixStage, force: bool, console: Console) -> Outcome:
 
 
 def _mix_proofs(stage: MixStage) -> list[str]:
-    from dolma_kit.mix.stage import stage as mix
+    from dolma_kit.mix import stage as mix
 
     _, tasks = mix.resolve(stage.recipe, skip_bad=stage.kwargs["skip_bad"])
     outputs = sorted({s.output.path for s in stage.recipe.streams})

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from dolma_kit.mix import stage as mix
 from dolma_kit.mix.recipe import load_recipe
-from dolma_kit.mix.stage import stage as mix
 from tests.mix.helpers import output_bytes, whole, write_recipe, write_schema, write_source
 
 SHARDS, PER_SHARD = 8, 1000

@@ -12,8 +12,8 @@ import pytest
 
 from dolma_kit.documents import read_documents
 from dolma_kit.errors import DolmaKitError
+from dolma_kit.mix import stage as mix
 from dolma_kit.mix.recipe import load_recipe
-from dolma_kit.mix.stage import stage as mix
 from tests.mix.helpers import output_bytes, read_output, whole, write_recipe, write_schema, write_source
 
 SHARDS, PER_SHARD = 4, 100

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from dolma_kit import storage
+from dolma_kit.mix import stage as mix
 from dolma_kit.mix.recipe import load_recipe
-from dolma_kit.mix.stage import stage as mix
 from tests.mix.helpers import output_bytes, write_recipe
 from tests.mix.test_mix import make_corpus, recipe_text
 from tests.test_s3 import s3_bucket  # noqa: F401  (the fixture)

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from dolma_kit.errors import DolmaKitError
+from dolma_kit.mix import stage as mix
 from dolma_kit.mix.dolma import jsonpath_to_expr
-from dolma_kit.mix.recipe import RecipeError, load_recipe
-from dolma_kit.mix.stage import stage as mix
+from dolma_kit.config import ConfigError
+from dolma_kit.mix.recipe import load_recipe
 from tests.mix.helpers import output_bytes, write_recipe, write_schema, write_source
 from tests.mix.test_mix import make_corpus
 
@@ -79,14 +80,14 @@ def test_bad_filters_point_at_the_recipe(corpus: Path, exclude: str, col: int, m
 )
 def test_bad_recipe_structure(tmp_path: Path, text: str, message: str) -> None:
     path = write_recipe(tmp_path / "r.yaml", text)
-    with pytest.raises(RecipeError, match=message) as info:
+    with pytest.raises(ConfigError, match=message) as info:
         load_recipe(str(path))
     assert str(info.value).startswith(str(path))
 
 
 def test_missing_experiment_is_named(corpus: Path) -> None:
     path = write_recipe(corpus / "noexp.yaml", recipe(corpus, "t.pass > 2").replace("[q]", "[q, nope]"))
-    with pytest.raises(RecipeError, match=r"no attributes of experiment 'nope' at .*attributes/nope"):
+    with pytest.raises(ConfigError, match=r"no attributes of experiment 'nope' at .*attributes/nope"):
         mix.resolve(load_recipe(str(path)))
 
 
@@ -173,7 +174,7 @@ def test_dolma_errors_point_into_the_jsonpath(corpus: Path) -> None:
     assert str(info.value).startswith(f"{path}:14:29: unknown attribute 'q__t__lnag'"), str(info.value)
     unsupported = DOLMA.format(root=corpus).replace("@.q__t__lang[0][2]", "@.q__t__lang[0][0]")
     path = write_recipe(corpus / "dolma_bad2.yaml", unsupported)
-    with pytest.raises(RecipeError, match=r":14:27: only a span's score \(\[i\]\[2\]\) can be read"):
+    with pytest.raises(ConfigError, match=r":14:27: only a span's score \(\[i\]\[2\]\) can be read"):
         load_recipe(str(path))
 
 
@@ -190,5 +191,5 @@ def test_dolma_output_compression_maps_to_format(corpus: Path) -> None:
 def test_two_streams_writing_the_same_parts_are_refused(corpus: Path) -> None:
     one = recipe(corpus, "t.pass > 2").split("streams:\n", 1)[1]
     text = "streams:\n" + one + one.replace("name: web", "name: again")
-    with pytest.raises(RecipeError, match=r"web/web/part-0000.json and again/web/part-0000.json would write"):
+    with pytest.raises(ConfigError, match=r"web/web/part-0000.json and again/web/part-0000.json would write"):
         mix.resolve(load_recipe(str(write_recipe(corpus / "twice.yaml", text))))

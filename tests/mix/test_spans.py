@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from dolma_kit.documents import Document, DocumentWriter
+from dolma_kit.mix import stage as mix
 from dolma_kit.mix.recipe import load_recipe
 from dolma_kit.mix.spans import SpanError, apply, merge
-from dolma_kit.mix.stage import stage as mix
 from dolma_kit.taggers.stage import TagConfig, tag
 from tests.mix.helpers import read_output, whole, write_recipe, write_schema, write_source
 

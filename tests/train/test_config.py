@@ -30,8 +30,8 @@ def test_overrides_types_and_spellings(tokenized_demo: Path) -> None:
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("optim.lrr=1e-3", r"unknown config key optim\.lrr; valid keys of optim: betas, eps, final_lr_ratio"),
-        ("trainer.max_steps=ten", r"trainer\.max_steps: 'ten' is not a int"),
+        ("optim.lrr=1e-3", r"optim\.lrr: unknown key .lrr.; valid keys: betas, eps, final_lr_ratio"),
+        ("trainer.max_steps=ten", r"trainer\.max_steps: must be an integer, got .ten."),
         ("model.n_heads=5", r"model\.d_model \(64\) must be divisible by model\.n_heads \(5\)"),
         ("trainer.device=tpu", "trainer.device must be auto, cpu or cuda"),
         ("optim", "must look like --section.key=value"),
@@ -74,7 +74,7 @@ def test_cli_dry_run_and_unknown_key(tokenized_demo: Path, tmp_path: Path) -> No
     assert "196,608 parameters" in result.output and "sources ['forum', 'web', 'wiki']" in result.output
     assert not (tmp_path / "r").exists()  # a dry run writes nothing
     result = runner.invoke(app, [*args, "--optim.lrr=1", "--dry-run"])
-    assert result.exit_code != 0 and "unknown config key optim.lrr" in str(result.exception)
+    assert result.exit_code != 0 and "optim.lrr: unknown key" in str(result.exception)
 
 
 def test_cli_and_trace_do_not_import_torch() -> None:
@@ -83,7 +83,7 @@ def test_cli_and_trace_do_not_import_torch() -> None:
     import sys
 
     code = (
-        "import sys, dolma_kit.cli, dolma_kit.cli.train_tools, train.trace, train.data, train.schema, train.recovery; "
+        "import sys, dolma_kit.cli, dolma_kit.cli.train_tools, train.trace, train.data, train.recovery; "
         "sys.exit('torch' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], cwd=TINY.parents[1]).returncode == 0

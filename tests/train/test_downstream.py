@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from dolma_kit.config import ConfigError
 from train.downstream import Item, TaskConfig, choose, continuation_logprobs, evaluate_tasks, load_task
-from train.errors import ConfigError
 from train.loop import Trainer
 from train.model import ModelConfig
 

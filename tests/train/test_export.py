@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from train.errors import ConfigError
+from dolma_kit.config import ConfigError
 from train.export_hf import export_hf
 from train.loop import Trainer
 from train.weights import average_checkpoints, completed_checkpoints, load_model

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from train.errors import ConfigError
+from dolma_kit.config import ConfigError
 from train.loop import Trainer
 from train.memorization import first_seen, memorization, write_report
 
