@@ -128,12 +128,17 @@ class Where:
     """What the file part configures, e.g. `stage 'tag'` in a pipeline file."""
     key: str = ""
     """Dotted key path inside it (`streams[0].output.format`)."""
+    options: bool = False
+    """Keys are command-line options: a key renders as its flag (`--url-field`), nested or not."""
 
     def child(self, key: Any) -> Where:
         """The place of `key` below this one (its own position when it was read from a file)."""
-        name = (
-            f"{self.key}{key}" if str(key).startswith("[") else f"{self.key}.{key}" if self.key else str(key)
-        )
+        if self.options:
+            name = self.key if str(key).startswith("[") else "--" + str(key).replace("_", "-")
+        elif str(key).startswith("["):
+            name = f"{self.key}{key}"
+        else:
+            name = f"{self.key}.{key}" if self.key else str(key)
         return dataclasses.replace(self.of(key), key=name)
 
     def of(self, value: Any) -> Where:
@@ -242,9 +247,9 @@ def convert(tp: Any, value: Any, where: Where, *, text: bool = False) -> Any:
     where = where.of(value)
     origin = typing.get_origin(tp)
     if _dataclass_type(tp):
-        if not isinstance(value, dict):
+        if not isinstance(value, dict):  # the first field alone; its errors name the key it was given as
             first = next(f.name for f in dataclasses.fields(tp) if is_config_field(f))
-            value = {first: value}
+            value = {first: convert(typing.get_type_hints(tp)[first], value, where, text=text)}
         return from_dict(tp, value, where, text=text)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)

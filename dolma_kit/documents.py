@@ -67,7 +67,7 @@ def source_from_path(path: str) -> str:
     return parts[-2] if len(parts) >= 2 else ""
 
 
-class _CountingReader(io.RawIOBase):
+class CountingReader(io.RawIOBase):
     """Counts compressed bytes read, so progress bars can show bytes against the on-disk size."""
 
     def __init__(self, raw: IO[bytes]) -> None:
@@ -224,7 +224,7 @@ class DocumentReader:
     def __init__(self, path: str, *, on_bad: Callable[[BadRecordError], None] | None = None) -> None:
         self.path = path
         self.on_bad = on_bad
-        self._counter: _CountingReader | None = None
+        self._counter: CountingReader | None = None
         self.records = 0
 
     @property
@@ -247,7 +247,7 @@ class DocumentReader:
 
     def _jsonl(self) -> Iterator[Document]:
         def count(raw: IO[bytes]) -> IO[bytes]:
-            self._counter = _CountingReader(raw)
+            self._counter = CountingReader(raw)
             return self._counter  # type: ignore[return-value]
 
         for line_no, raw_line in iter_raw_lines(self.path, count):
@@ -275,7 +275,7 @@ class DocumentReader:
                     raise BadRecordError(self.path, 0, f"parquet file has no {required!r} column")
             total_rows = max(pf.metadata.num_rows, 1)
             total_bytes = raw.seek(0, io.SEEK_END) if raw.seekable() else 0
-            self._counter = _CountingReader(raw)
+            self._counter = CountingReader(raw)
             row = 0
             for batch in pf.iter_batches(batch_size=1024):
                 for obj in batch.to_pylist():

@@ -51,7 +51,8 @@ def is_remote(path: str) -> bool:
     return bool(_SCHEME.match(path)) and not path.startswith("file://")
 
 
-def _local(path: str) -> str:
+def local_path(path: str) -> str:
+    """A local path or `file://` URL as a filesystem path (for numpy memory maps and os calls)."""
     return path[len("file://") :] if path.startswith("file://") else path
 
 
@@ -168,7 +169,7 @@ def expand(patterns: list[str]) -> list[FileInfo]:
                 )
             found = [FileInfo(pattern, 0, static_prefix(pattern))]
         else:
-            local = _local(pattern)
+            local = local_path(pattern)
             matches = sorted(glob.glob(local, recursive=True))
             base = static_prefix(local)
             found = [FileInfo(p, os.path.getsize(p), base) for p in matches if os.path.isfile(p)]
@@ -196,7 +197,7 @@ def exists(path: str) -> bool:
                 return True
         except Exception:
             return False
-    return os.path.exists(_local(path))
+    return os.path.exists(local_path(path))
 
 
 def remove(path: str) -> None:
@@ -206,7 +207,7 @@ def remove(path: str) -> None:
         s3_client().delete_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))
     elif not is_remote(path):
         with contextlib.suppress(FileNotFoundError):
-            os.remove(_local(path))
+            os.remove(local_path(path))
 
 
 def open_raw(path: str) -> IO[bytes]:
@@ -215,7 +216,7 @@ def open_raw(path: str) -> IO[bytes]:
         import smart_open
 
         return smart_open.open(path, "rb", compression="disable", transport_params=_transport_params(path))
-    return open(_local(path), "rb")
+    return open(local_path(path), "rb")
 
 
 def read_text(path: str) -> str:
@@ -246,7 +247,7 @@ def atomic_write(path: str) -> Iterator[IO[bytes]]:
         ) as fh:
             yield fh
         return
-    target = Path(_local(path))
+    target = Path(local_path(path))
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
@@ -265,7 +266,7 @@ def remove_stale_temps(path: str) -> int:
     """
     if is_remote(path):
         return 0  # object stores leave no partial object to clean up
-    target = Path(_local(path))
+    target = Path(local_path(path))
     stale = list(target.parent.glob(f".{glob.escape(target.name)}.tmp-*")) if target.parent.is_dir() else []
     for tmp in stale:
         with contextlib.suppress(FileNotFoundError):

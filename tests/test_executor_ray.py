@@ -241,7 +241,7 @@ def test_cli_executor_options(tmp_path: Path) -> None:
         app, ["tag", "-d", documents, "-e", "t", "-t", "char_length", "--executor", "spark"]
     )
     assert isinstance(result.exception, DolmaKitError)  # `main` prints it as `error: …`
-    assert str(result.exception) == "--executor 'spark': choose one of local, ray"
+    assert str(result.exception) == "dolma-kit tag: --executor: must be one of local, ray, got 'spark'"
 
 
 def _data_pipeline(tmp_path: Path) -> Path:
@@ -264,7 +264,7 @@ def test_pipeline_executor_ray_is_byte_identical(tmp_path: Path, monkeypatch: py
 
     from dolma_kit.cli import app
     from dolma_kit.executor import ray as executor_ray
-    from dolma_kit.pipeline.run import load_pipeline
+    from dolma_kit.pipeline import load_pipeline
     from tests.pipeline.conftest import ROOT
 
     ray_runs: list[str] = []

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dolma_kit.config import ConfigError, Where, from_dict, load_yaml, set_dotted
+from dolma_kit.config import ConfigError, Where, from_dict, load_yaml, set_dotted, to_dict
 from train.data import DataConfig
 from train.downstream import TaskConfig
 from train.model import ModelConfig

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from rich.text import Text
 
 from dolma_kit import storage
 from dolma_kit.analysis.evalset import EvalSet, build_eval_set
@@ -35,7 +36,16 @@ from dolma_kit.dedup.minhash import shingle_hashes
 from dolma_kit.dedup.normalize import normalization_table, normalize_text
 from dolma_kit.documents import Document, DocumentReader, dumps
 from dolma_kit.errors import DolmaKitError
-from dolma_kit.executor import ExecutorConfig, RunResult, ShardStats, ShardTask, run_shards, write_summary
+from dolma_kit.executor import (
+    ExecutorConfig,
+    RunResult,
+    ShardStats,
+    ShardTask,
+    run_shards,
+    summary_table,
+    write_summary,
+)
+from dolma_kit.stages import Outcome, Stage, counts_of
 from dolma_kit.text import paragraph_spans
 
 PRODUCER = "decontam"
@@ -378,3 +388,34 @@ def decontaminate(config: DecontamConfig, **run_options: Any) -> DecontamResult:
         paths.append(storage.join(root, REPORT_NAME))
         storage.write_text(paths[-1], json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     return DecontamResult(result, report, paths)
+
+
+# --------------------------------------------------------------------------------------------- stage
+
+
+def _render(config: DecontamConfig, result: DecontamResult) -> list[Any]:
+    report = result.report
+    return [
+        summary_table(result.run),
+        Text(
+            f"{report['eval_ngrams']:,} evaluation n-grams from {len(report['eval_files'])} file(s); "
+            f"{report['contaminated']:,} of {report['documents']:,} documents contaminated\n"
+            + "\n".join(f"report: {p}" for p in result.report_paths)
+        ),
+    ]
+
+
+def _outcome(config: DecontamConfig, result: DecontamResult) -> Outcome:
+    extra = {"experiment": config.experiment, "contaminated": result.report.get("contaminated")}
+    return Outcome(counts_of(result.run), extra)
+
+
+STAGE = Stage(
+    name="decontaminate",
+    config=DecontamConfig,
+    run=decontaminate,
+    outcome=_outcome,
+    render=_render,
+    proofs=lambda c: [t.marker for t in attribute_tasks(c.documents, c.experiment, c.destination)],
+    marks="contaminated documents",
+)

@@ -11,9 +11,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from rich.text import Text
+
 from dolma_kit import storage
 from dolma_kit.analysis.report_html import render
 from dolma_kit.analysis.stats import STATS_NAME, CorpusStats, StatsConfig, collect_stats
+from dolma_kit.errors import DolmaKitError
+from dolma_kit.executor import summary_table
+from dolma_kit.stages import Context, Outcome, Stage
 
 REPORT_NAME = "report.html"
 
@@ -47,3 +52,75 @@ def build_report(
 def render_report_file(stats_path: str, html_path: str) -> None:
     """Rebuild report.html from an existing stats.json (no counting)."""
     storage.write_text(html_path, render(json.loads(storage.read_text(stats_path))))
+
+
+# --------------------------------------------------------------------------------------------- stage
+
+
+def trained_source_tokens(run_dir: str) -> dict[str, int] | None:
+    """Tokens trained per source in a run's logged steps (`dolma-kit trace --sources`), for the report; None when
+    the trainer or the run's data cannot be read (the report then says so). Imports `train.trace` (numpy only,
+    no torch): the one arrow from the data side to the trainer, taken only when a report shows a run."""
+    try:
+        from train.trace import RunTrace
+
+        lines = storage.read_text(storage.join(run_dir, "metrics.jsonl")).splitlines()
+        steps = [r["step"] for r in map(json.loads, filter(None, lines)) if r.get("kind") == "train"]
+        return RunTrace(run_dir).source_tokens(max(steps)) if steps else None
+    except (ImportError, OSError, ValueError, KeyError, DolmaKitError):
+        return None
+
+
+def report_stage(config: StatsConfig) -> Report:
+    """`dolma-kit stats`: the report, with the run's tokens per source when it shows a run."""
+    trained = trained_source_tokens(config.run) if config.run else None
+    return build_report(config, trained_tokens=trained)
+
+
+def _render(config: StatsConfig, report: Report) -> list[Any]:
+    total = report.data["total"]
+    return [
+        summary_table(report.stats.run),
+        Text(
+            f"{total['documents']:,} documents, {total['bytes']:,} bytes in {len(report.data['sources'])} sources"
+            f" ({report.data['shards']} shards)\nstats:  {report.stats_path}\nreport: {report.html_path}"
+        ),
+    ]
+
+
+def _outcome(config: StatsConfig, report: Report) -> Outcome:
+    stages = report.data.get("stages", [])
+    extra = {
+        "html": report.html_path,
+        "stats": report.stats_path,
+        "documents": report.data["total"]["documents"],
+        "stage_rows": len(stages),
+        "unbalanced_rows": sum(not r.get("balanced", True) for r in stages),
+    }
+    return Outcome(None, extra)
+
+
+def _defaults(context: Context) -> dict[str, Any]:
+    """In a pipeline: the corpus is the work directory, and the report shows the last earlier train stage's
+    run (recognised by its options, which are the trainer's sections)."""
+    out: dict[str, Any] = {"root": context.work_dir}
+    runs = [
+        o["trainer"]["run_dir"]
+        for o in context.earlier.values()
+        if isinstance(o.get("trainer"), dict) and "run_dir" in o["trainer"] and "model" in o
+    ]
+    if runs:
+        out["run"] = runs[-1]
+    return out
+
+
+STAGE = Stage(
+    name="stats",
+    config=StatsConfig,
+    run=report_stage,
+    outcome=_outcome,
+    render=_render,
+    proofs=lambda config: [storage.join(config.out, STATS_NAME), storage.join(config.out, REPORT_NAME)],
+    defaults=_defaults,
+    note=lambda extra, counts: str(extra.get("html", "")),
+)

@@ -15,7 +15,7 @@ from typing import Any
 
 from dolma_kit.analysis import plots
 from dolma_kit.analysis.report_parts import Raw, empty, esc, img, num, table
-from dolma_kit.analysis.stages import MARKING_STAGES
+from dolma_kit.analysis.stages import marks as marks_of
 
 HEADER = [
     "stage",
@@ -131,7 +131,7 @@ def _upgrade(r: dict[str, Any]) -> dict[str, Any]:
     """A row of a version-1 stats.json (no action, flags or written): what it says, in this page's terms."""
     if "action" in r:
         return r
-    marks = r["stage"] in MARKING_STAGES
+    marks = bool(marks_of(r["stage"]))
     action = "marks" if marks else "tokenizes" if r["stage"] == "tokenize" else "removes"
     passed_on = r["documents_in"] - r["rejected"] if marks else r["kept"]
     return {**r, "action": action, "passed_on": passed_on, "flagged": r["removed"] if marks else None}

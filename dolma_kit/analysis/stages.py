@@ -26,10 +26,11 @@ from typing import Any
 
 from dolma_kit import storage
 from dolma_kit.errors import DolmaKitError
+from dolma_kit.stages import MODULES, find_stage
 
 SUMMARY_GLOB = "*_summary.json"
-#: Stage order in the waterfall: the order a pipeline runs them; unknown stages come last, by path.
-STAGE_ORDER = ("tag", "dedup exact", "dedup minhash", "decontaminate", "mix", "tokenize")
+#: Stage order in the waterfall: the registry's (the order a pipeline runs them); unknown stages come last.
+STAGE_ORDER = tuple(MODULES)
 
 
 @dataclass(slots=True)
@@ -188,7 +189,10 @@ def read_stage_rows(paths: list[str]) -> tuple[list[StageRow], list[dict[str, st
     return sorted(rows, key=order), skipped
 
 
-MARKING_STAGES = ("tag", "dedup exact", "dedup minhash", "decontaminate")
+def marks(stage: str) -> str:
+    """What a marking stage flags, from its declaration ("" for a stage that removes, or an unknown one)."""
+    declared = find_stage(stage) if stage in MODULES else None
+    return declared.marks if declared else ""
 
 
 def annotate(rows: list[StageRow], total: dict[str, Any], pii_experiments: set[str]) -> None:
@@ -197,7 +201,7 @@ def annotate(rows: list[StageRow], total: dict[str, Any], pii_experiments: set[s
     `total` is stats' merged counts (`duplicate_paragraphs`, `contamination` per experiment, `pii`): the spans a
     stage marked are counted from its attribute files, since its summary counts documents only."""
     for row in rows:
-        if row.stage in MARKING_STAGES:
+        if marks(row.stage):
             row.action = "marks"
             row.passed_on = row.documents_in - row.rejected
             _marks(row, total, pii_experiments)
@@ -221,7 +225,7 @@ def _marks(row: StageRow, total: dict[str, Any], pii_experiments: set[str]) -> N
     exp = row.scope
     if row.stage == "tag":
         if exp in pii_experiments:
-            row.flagged, row.flagged_what = total.get("pii_documents", 0), "documents with PII"
+            row.flagged, row.flagged_what = total.get("pii_documents", 0), marks("tag")
             row.spans = sum(int(c.get("spans", 0)) for c in total.get("pii", {}).values())
             row.spans_what = "PII spans"
         return
@@ -233,11 +237,7 @@ def _marks(row: StageRow, total: dict[str, Any], pii_experiments: set[str]) -> N
         row.spans_what = "duplicate paragraphs"
         return
     row.flagged = row.removed
-    row.flagged_what = {
-        "dedup exact": "later copies",
-        "dedup minhash": "near-duplicate cluster members (all but one)",
-        "decontaminate": "contaminated documents",
-    }[row.stage]
+    row.flagged_what = marks(row.stage)
     contaminated = total.get("contamination", {}).get(exp)
     if row.stage == "decontaminate" and contaminated is not None:
         row.spans, row.spans_what = int(contaminated.get("paragraphs", 0)), "contaminated paragraphs"

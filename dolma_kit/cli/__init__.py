@@ -7,9 +7,11 @@ import sys
 import typer
 from rich.console import Console
 
-from dolma_kit.cli import (
+# the stage subcommands register themselves (`cli.options.STAGE_COMMANDS`) as their modules load
+from dolma_kit.cli import (  # noqa: F401
     decontaminate,
     dedup,
+    dedup_minhash,
     list_taggers,
     mix,
     provenance,
@@ -23,8 +25,10 @@ from dolma_kit.cli import (
     train_tokenizer,
     train_tools,
 )
+from dolma_kit.cli.options import STAGE_COMMANDS
 from dolma_kit.cli.variadic import VariadicGroup
 from dolma_kit.errors import DolmaKitError
+from dolma_kit.stages import MODULES
 
 app = typer.Typer(
     cls=VariadicGroup,
@@ -33,23 +37,32 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Raw text shards to a language model, every step inspectable: tag, dedup, mix, tokenize, train.",
 )
-app.command("tag")(tag.tag)
+dedup_app = typer.Typer(
+    cls=VariadicGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Find duplicates and write them as attributes; `mix` decides what to drop.",
+)
+# the stage subcommands, in the registry's order (`dedup exact` is `exact` under `dedup`)
+for _name in MODULES:
+    if _name not in STAGE_COMMANDS:
+        raise RuntimeError(f"stage {_name!r} has no subcommand: declare one with cli.options.stage_command")
+    _command, _context = STAGE_COMMANDS[_name]
+    _group, _, _sub = _name.partition(" ")
+    if _sub:
+        dedup_app.command(_sub, context_settings=_context or None)(_command)
+    else:
+        app.command(_name, context_settings=_context or None)(_command)
+app.add_typer(dedup_app, name="dedup")
 app.command("list")(list_taggers.list_taggers)
 app.command("train-classifier")(train_classifier.train_classifier)
-app.add_typer(dedup.app, name="dedup")
-app.command("train", context_settings=train.CONTEXT)(train.train)
 app.command("trace")(trace.trace)
 app.command("export-hf")(train_tools.export_hf)
 app.command("average-checkpoints")(train_tools.average_checkpoints)
 app.command("memorization")(train_tools.memorization)
-app.command("mix")(mix.mix)
-app.command("tokenize")(tokenize.tokenize)
-app.command("train-tokenizer")(train_tokenizer.train_tokenizer)
 app.command("provenance")(provenance.provenance)
-app.command("stats")(stats.stats)
-app.command("decontaminate")(decontaminate.decontaminate)
 app.command("run", context_settings=run.CONTEXT)(run.run)
-app.command("demo-corpus")(run.demo_corpus)
 
 err_console = Console(stderr=True)
 

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from dolma_kit.cli.options import RayAddress
+from dolma_kit.cli.options import RayAddress, stage_command
 
 CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
 
@@ -44,7 +44,7 @@ def run(
     """Run a pipeline: tag → dedup → mix → tokenize → train → report; extra `--STAGE.key=value` (or
     `--work_dir=DIR`) options override the file."""
     from dolma_kit.cli.train import overrides_from_args
-    from dolma_kit.pipeline.run import load_pipeline, plan, plan_table, run_pipeline, summary_table
+    from dolma_kit.pipeline import load_pipeline, plan, plan_table, run_pipeline, summary_table
 
     pipe = load_pipeline(
         pipeline,
@@ -67,6 +67,7 @@ def run(
         console.print(f"[bold]report: {summary['report']}[/]", highlight=False)
 
 
+@stage_command("demo-corpus")
 def demo_corpus(
     output: Annotated[
         str, typer.Argument(help="Corpus root: writes OUTPUT/documents/<source>/part-NNNN.jsonl.gz.")
@@ -77,12 +78,3 @@ def demo_corpus(
 ) -> None:
     """Write the demo corpus: web, wiki, forum and code in seven languages, with planted duplicates, PII,
     boilerplate, low-quality pages and evaluation-set leaks."""
-    from dolma_kit.demo.corpus import DemoCorpusConfig, write_corpus
-
-    manifest = write_corpus(DemoCorpusConfig(output=output, docs=docs, seed=seed, shard_docs=shard_docs))
-    planted = ", ".join(f"{k}: {v:,}" for k, v in sorted(manifest["planted"].items()))
-    Console().print(
-        f"{manifest['documents']:,} documents in {len(manifest['shards'])} shards → {output}/documents\n"
-        f"planted: {planted}\nevaluation set: {output}/{manifest['eval']}",
-        highlight=False,
-    )

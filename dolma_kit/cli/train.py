@@ -14,6 +14,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from dolma_kit.cli.options import register
+
 CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
@@ -36,6 +38,7 @@ def overrides_from_args(args: list[str]) -> list[str]:
     return out
 
 
+@register("train", **CONTEXT)
 def train(
     ctx: typer.Context,
     config: Annotated[

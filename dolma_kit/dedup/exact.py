@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from rich.text import Text
 
 from dolma_kit import storage
 from dolma_kit.attributes import SCHEMA_NAME, attribute_tasks
@@ -31,11 +32,12 @@ from dolma_kit.dedup import exact_passes as passes
 from dolma_kit.dedup.exact_passes import attribute_names, count_names
 from dolma_kit.documents import dumps
 from dolma_kit.errors import DolmaKitError
-from dolma_kit.executor import ExecutorConfig, RunResult, ShardTask, run_shards
+from dolma_kit.executor import ExecutorConfig, RunResult, ShardTask, run_shards, summary_table
+from dolma_kit.stages import Outcome, Stage, counts_of
 
 KEYS = ("url", "text", "paragraphs")
 SUMMARY_NAME = "dedup_exact_summary.json"
-STAGE = "dedup exact"
+STAGE_NAME = "dedup exact"
 # Keys per partition the automatic `--partitions` aims at: a resolve worker needs ~70 bytes a key with the
 # sort's temporaries (measured), so ~300 MB.
 _TARGET_KEYS_PER_PARTITION = 4_000_000
@@ -119,7 +121,7 @@ def prepare(config: ExactDedupConfig, tasks: list[ShardTask]) -> tuple[str, dict
         schema = storage.read_json_object(storage.join(root, SCHEMA_NAME))
         if schema is None or config.force:
             continue
-        if schema.get("stage") != STAGE:
+        if schema.get("stage") != STAGE_NAME:
             raise DolmaKitError(f"{root} holds attributes of another stage; use another --experiment")
         if schema.get("settings") != settings:
             raise DolmaKitError(
@@ -144,7 +146,7 @@ def prepare(config: ExactDedupConfig, tasks: list[ShardTask]) -> tuple[str, dict
     storage.write_text(plan_path, text)
     schema = {
         "experiment": config.experiment,
-        "stage": STAGE,
+        "stage": STAGE_NAME,
         "settings": settings,
         "attributes": sorted(attribute_names(config.experiment, config.key).values()),
     }
@@ -262,3 +264,38 @@ def _sum_counts(work: str, tasks: list[ShardTask], key: str) -> dict[str, int | 
         for name in totals:
             totals[name] += counts.get(name, 0)
     return totals  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------------------------- stage
+
+
+def marked_counts(config: ExactDedupConfig) -> dict[str, Any]:
+    """What the run marked (duplicates, duplicate paragraphs and their characters), from its summary."""
+    summary = json.loads(storage.read_text(summary_paths(config)[0]))
+    return {k: v for k, v in summary["exact"].items() if k not in ("key", "settings", "work_dir")}
+
+
+def _render(config: ExactDedupConfig, result: RunResult) -> list[Any]:
+    counts = marked_counts(config)
+    return [summary_table(result), Text(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in counts.items()))]
+
+
+def _outcome(config: ExactDedupConfig, result: RunResult) -> Outcome:
+    extra = {"experiment": config.experiment, "key": config.key, **marked_counts(config)}
+    return Outcome(counts_of(result), extra)
+
+
+def _proofs(config: ExactDedupConfig) -> list[str]:
+    tasks = attribute_tasks(config.documents, config.experiment, config.destination)
+    return [t.marker for t in tasks] + summary_paths(config)
+
+
+STAGE = Stage(
+    name=STAGE_NAME,
+    config=ExactDedupConfig,
+    run=dedup_exact,
+    outcome=_outcome,
+    render=_render,
+    proofs=_proofs,
+    marks="later copies",
+)

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dolma_kit import storage
+from dolma_kit.dedup.arrays import load_npy
 from dolma_kit.dedup.minhash import MinhashConfig, s_curve
 from dolma_kit.documents import DocumentReader
 
@@ -27,8 +28,6 @@ PREVIEW_CHARS = 200
 
 def build_report(config: MinhashDedupConfig, plan: Plan, counts: list[int]) -> dict[str, Any]:
     """The report JSON: config, S-curve, totals, per source, cluster-size histogram, example clusters."""
-    from dolma_kit.dedup.minhash_stage import load_npy
-
     labels = np.asarray(load_npy(plan.cluster.output))
     n = len(labels)
     sizes = np.bincount(labels, minlength=n) if n else np.zeros(0, dtype=np.int64)

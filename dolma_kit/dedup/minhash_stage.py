@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -34,11 +33,22 @@ import numpy as np
 
 from dolma_kit import storage
 from dolma_kit.attributes import SCHEMA_NAME, attribute_tasks, write_attribute_shard
+from dolma_kit.dedup.arrays import load_npy, npy_rows, save_npy
 from dolma_kit.dedup.lsh import ShingleSets, Signatures, candidate_pairs, cluster_pairs, unique_pairs
 from dolma_kit.dedup.minhash import MinhashConfig, SignatureComputer
 from dolma_kit.documents import Document, DocumentReader, dumps
 from dolma_kit.errors import DolmaKitError
-from dolma_kit.executor import ExecutorConfig, RunResult, ShardStats, ShardTask, run_shards, write_summary
+from dolma_kit.executor import (
+    ExecutorConfig,
+    RunResult,
+    ShardStats,
+    ShardTask,
+    run_shards,
+    summary_table,
+    write_summary,
+)
+from dolma_kit.stages import Outcome, counts_of
+from dolma_kit.stages import Stage as StageDecl
 
 Stage = Literal["all", "signatures", "lsh", "cluster", "attributes"]
 STAGES = ("all", "signatures", "lsh", "cluster", "attributes")
@@ -124,19 +134,6 @@ def plan(config: MinhashDedupConfig) -> Plan:
 
 
 # --------------------------------------------------------------------------------------------- npy i/o
-
-
-def save_npy(path: str, array: np.ndarray) -> None:
-    with storage.atomic_write(path) as fh:
-        np.save(fh, array, allow_pickle=False)
-
-
-def load_npy(path: str, *, mmap: bool = True) -> np.ndarray:
-    """Memory-mapped when local (the LSH and cluster steps never hold all signatures in memory)."""
-    if mmap and not storage.is_remote(path):
-        return np.load(storage._local(path), mmap_mode="r", allow_pickle=False)
-    with storage.open_raw(path) as fh:
-        return np.load(io.BytesIO(fh.read()), allow_pickle=False)
 
 
 def shingle_paths(sig_path: str) -> tuple[str, str]:
@@ -287,16 +284,6 @@ class MinhashResult:
     report: dict[str, Any] | None = None
 
 
-def npy_rows(path: str) -> int:
-    """Rows of a .npy file, from its header only."""
-    with storage.open_raw(path) as fh:
-        fmt = np.lib.format
-        version = fmt.read_magic(fh)
-        read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-        shape, _, _ = read_header(fh)
-    return int(shape[0])
-
-
 def schema(config: MinhashDedupConfig) -> dict[str, Any]:
     names = [f"{config.experiment}__minhash__{name}" for name in ATTRIBUTE_NAMES]
     return {
@@ -380,3 +367,45 @@ def _check_state(p: Plan, force: bool) -> None:
 def _dispatch(task: ShardTask, stats: ShardStats, *, fns: dict[str, Any]) -> None:
     """Runs the per-task function (tasks of one step differ in their arguments: band number, offsets)."""
     fns[task.key](task, stats)
+
+
+# --------------------------------------------------------------------------------------------- stage
+
+
+def _render(config: MinhashDedupConfig, result: MinhashResult) -> list[Any]:
+    from dolma_kit.dedup.minhash_report import report_renderable, s_curve_table
+
+    out: list[Any] = [s_curve_table(config.minhash)]
+    for name, step in result.steps.items():
+        if name == "attributes":
+            out.append(summary_table(step))
+        else:
+            done = sum(s.status == "done" for s in step.shards)
+            out.append(
+                f"{step.title}: {len(step.shards)} tasks ({done} run, {len(step.shards) - done} already done), "
+                f"{step.total.seconds:,.1f} s"
+            )
+    if result.report is not None:
+        out.append(report_renderable(result.report))
+    return out
+
+
+def _outcome(config: MinhashDedupConfig, result: MinhashResult) -> Outcome:
+    extra: dict[str, Any] = {"experiment": config.experiment}
+    total = (result.report or {}).get("total") or {}
+    extra.update(
+        {k: total[k] for k in ("clusters", "documents_in_clusters", "candidates", "verified") if k in total}
+    )
+    step = result.steps.get("attributes")  # absent when one earlier step was asked for (`--stage lsh`)
+    return Outcome(counts_of(step) if step else None, extra)
+
+
+STAGE = StageDecl(
+    name="dedup minhash",
+    config=MinhashDedupConfig,
+    run=run_minhash,
+    outcome=_outcome,
+    render=_render,
+    proofs=lambda config: [t.marker for t in plan(config).attributes],
+    marks="near-duplicate cluster members (all but one)",
+)

@@ -28,6 +28,8 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from rich.text import Text
+
 from dolma_kit import storage
 from dolma_kit.demo.text import (
     BOILERPLATE_LINES,
@@ -41,6 +43,7 @@ from dolma_kit.demo.text import (
 )
 from dolma_kit.documents import Document, DocumentWriter, JsonlWriter
 from dolma_kit.errors import DolmaKitError
+from dolma_kit.stages import Outcome, Stage
 
 MANIFEST_NAME = "demo_corpus.json"
 EVAL_PATH = "eval/heldout.jsonl"
@@ -299,3 +302,33 @@ def _remove_stale_shards(output: str, written: set[str]) -> None:
         for name in os.listdir(folder) if os.path.isdir(folder) else []:
             if name.startswith("part-") and f"documents/{source}/{name}" not in written:
                 os.remove(os.path.join(folder, name))
+
+
+# --------------------------------------------------------------------------------------------- stage
+
+
+def _outcome(config: DemoCorpusConfig, manifest: dict[str, Any]) -> Outcome:
+    n = manifest["documents"]
+    extra = {"bytes": sum(s["bytes"] for s in manifest["sources"].values()), "planted": manifest["planted"]}
+    return Outcome({"documents_in": n, "kept": n, "removed": 0, "rejected": 0, "removed_by": {}}, extra)
+
+
+def _render(config: DemoCorpusConfig, manifest: dict[str, Any]) -> list[Any]:
+    planted = ", ".join(f"{k}: {v:,}" for k, v in sorted(manifest["planted"].items()))
+    return [
+        Text(
+            f"demo corpus: {manifest['documents']:,} documents in {len(manifest['shards'])} shards → "
+            f"{config.output}/documents\nplanted: {planted}\nevaluation set: {config.output}/{manifest['eval']}"
+        )
+    ]
+
+
+STAGE = Stage(
+    name="demo-corpus",
+    config=DemoCorpusConfig,
+    run=write_corpus,
+    outcome=_outcome,
+    render=_render,
+    proofs=lambda config: [storage.join(config.output, MANIFEST_NAME)],
+    defaults=lambda context: {"output": context.work_dir},
+)

@@ -1,0 +1,19 @@
+"""`dolma-kit run`: stages chained under one work directory, resumable stage by stage.
+
+The face of the family: `load` (read a pipeline file, resolve `${…}` through `references`, build every stage's
+config from the stage registry, digests), `run` (status, plan, run, summary tables).
+"""
+
+from dolma_kit.pipeline.load import Pipeline, Step, load_pipeline
+from dolma_kit.pipeline.run import Status, plan, plan_table, run_pipeline, summary_table
+
+__all__ = [
+    "Pipeline",
+    "Status",
+    "Step",
+    "load_pipeline",
+    "plan",
+    "plan_table",
+    "run_pipeline",
+    "summary_table",
+]

@@ -1,21 +1,20 @@
 """The one registry of taggers: a decorator adds a class under its names; specs build configured instances.
 
 A tagger spec on the command line is `NAME` or `NAME:key=value,key=value` (e.g. `gopher:min_words=30` or
-`fasttext_classifier:name=quality,model=models/q.bin`). Values are parsed by the config field's type.
+`fasttext_classifier:name=quality,model=models/q.bin`). Values are read by the config field's type
+(`config.from_dict` in text mode: `true`/`false`, numbers, `none`, lists as `a|b|c`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import importlib.util
 import sys
-import types
-import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
+from dolma_kit.config import Where, from_dict
 from dolma_kit.errors import DolmaKitError
 from dolma_kit.taggers.base import Tagger
 
@@ -116,33 +115,6 @@ def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
     return name.strip(), options
 
 
-def _convert(value: str, annotation: Any, where: str) -> Any:
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin in (typing.Union, types.UnionType):
-        non_none = [a for a in args if a is not type(None)]
-        if value.lower() in ("none", "null", ""):
-            return None
-        return _convert(value, non_none[0], where)
-    if origin in (tuple, list):
-        inner = args[0] if args else str
-        parts = [p for p in value.split("|") if p]
-        converted = [_convert(p, inner, where) for p in parts]
-        return tuple(converted) if origin is tuple else converted
-    try:
-        if annotation is bool:
-            if value.lower() in ("1", "true", "yes", "on"):
-                return True
-            if value.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(value)
-        if annotation in (int, float, str):
-            return annotation(value)
-    except ValueError as exc:
-        raise DolmaKitError(f"{where}: cannot read {value!r} as {annotation.__name__}") from exc
-    return value
-
-
 def build_tagger(spec: str) -> tuple[str, Tagger]:
     """Build a configured tagger from a spec; returns (attribute prefix name, tagger).
 
@@ -151,18 +123,7 @@ def build_tagger(spec: str) -> tuple[str, Tagger]:
     """
     name, options = parse_spec(spec)
     cls = resolve_name(name)
-    fields = {f.name: f for f in dataclasses.fields(cls.Config)}
-    hints = typing.get_type_hints(cls.Config)
-    kwargs: dict[str, Any] = {}
-    for key, raw in options.items():
-        if key not in fields:
-            known = ", ".join(fields) or "(none)"
-            raise DolmaKitError(f"tagger {name!r} has no option {key!r}; its options: {known}")
-        kwargs[key] = _convert(raw, hints[key], f"tagger {name!r} option {key!r}")
-    try:
-        config = cls.Config(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise DolmaKitError(f"tagger {name!r}: {exc}") from exc
+    config = from_dict(cls.Config, options, Where(context=f"tagger {name!r}"), text=True)
     tagger = cls(config)
     prefix = getattr(config, "name", None) or name
     return prefix, tagger

@@ -15,6 +15,7 @@ from dolma_kit.attributes import SCHEMA_NAME, attribute_tasks, write_attribute_s
 from dolma_kit.documents import Document, dumps
 from dolma_kit.errors import DolmaKitError
 from dolma_kit.executor import ExecutorConfig, RunResult, ShardStats, ShardTask, run_shards, write_summary
+from dolma_kit.stages import Outcome, Stage, counts_of
 from dolma_kit.taggers.base import Tagger
 from dolma_kit.taggers.registry import build_tagger, load_tagger_modules
 
@@ -133,3 +134,23 @@ def tag(config: TagConfig, **run_options: Any) -> RunResult:
         storage.write_text(storage.join(root, SCHEMA_NAME), dumps(attr_schema) + "\n")
         write_summary(result, storage.join(root, SUMMARY_NAME))
     return result
+
+
+# --------------------------------------------------------------------------------------------- stage
+
+
+def _proofs(config: TagConfig) -> list[str]:
+    tasks = plan(config)
+    return [t.marker for t in tasks] + [
+        storage.join(r, SUMMARY_NAME) for r in sorted({t.root for t in tasks})
+    ]
+
+
+STAGE = Stage(
+    name="tag",
+    config=TagConfig,
+    run=tag,
+    outcome=lambda config, result: Outcome(counts_of(result), {"experiment": config.experiment}),
+    proofs=_proofs,
+    marks="documents with PII",
+)

@@ -38,6 +38,10 @@ ID_INDEX_FILES = {"hashes": "id_index.hashes.npy", "parts": "id_index.parts.npy"
 _PART_FILE = re.compile(r"^part-(\d+)\.")
 
 
+MANIFEST_NAME = "manifest.json"
+"""Written last: a tokenized folder without it is incomplete."""
+
+
 def part_name(n: int) -> str:
     return f"part-{n:05d}"
 
@@ -167,6 +171,6 @@ def publish(
         "files": {"part": PART_FILES, "id_index": ID_INDEX_FILES},
     }
     storage.write_text(
-        storage.join(destination, "manifest.json"), json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+        storage.join(destination, MANIFEST_NAME), json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
     )
     return manifest

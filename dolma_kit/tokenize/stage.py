@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+from rich.table import Table
 
 from dolma_kit import storage
 from dolma_kit.documents import DOCUMENT_SUFFIXES, Document, DocumentReader
@@ -42,13 +43,19 @@ from dolma_kit.executor import (
     ShardTask,
     default_processes,
     run_shards,
+    summary_table,
+    write_summary,
 )
+from dolma_kit.stages import Outcome, Stage, counts_of
 from dolma_kit.tokenize.loading import LoadedTokenizer, load_tokenizer
 from dolma_kit.tokenize.parts import ChunkWriter
-from dolma_kit.tokenize.publish import publish
+from dolma_kit.tokenize.publish import MANIFEST_NAME, publish
 
 DTYPES = {"uint16": np.uint16, "uint32": np.uint32}
 THREADS_PER_PROCESS = 8
+
+
+SUMMARY_NAME = "tokenize_summary.json"
 
 
 @dataclass(kw_only=True)
@@ -320,4 +327,42 @@ def tokenize(config: TokenizeConfig) -> tuple[RunResult, dict[str, Any]]:
     counts = {"documents_in": total.documents_in, "empty_skipped": total.removed_by.get("empty", 0)}
     counts["rejected"] = total.rejected
     manifest = publish(config.destination, tasks, asdict(settings), loaded.vocab_size, counts)
+    write_summary(result, storage.join(config.destination, SUMMARY_NAME))
     return result, manifest
+
+
+# --------------------------------------------------------------------------------------------- stage
+
+
+def _render(config: TokenizeConfig, done: tuple[RunResult, dict[str, Any]]) -> list[Any]:
+    result, manifest = done
+    table = Table(
+        title=f"{config.destination}: {len(manifest['parts'])} parts, {manifest['dtype']}, "
+        f"tokenizer {manifest['tokenizer']['name']} (EOS {manifest['eos_id']})"
+    )
+    for column in ("source", "documents", "tokens", "tokens/doc"):
+        table.add_column(column, justify="left" if column == "source" else "right")
+    for source, counts in [*manifest["per_source"].items(), ("total", manifest)]:
+        docs, toks = counts["documents"], counts["tokens"]
+        row = (source, f"{docs:,}", f"{toks:,}", f"{toks / max(docs, 1):,.0f}")
+        table.add_row(*row, style="bold" * (source == "total"))
+    return [summary_table(result), table]
+
+
+def _outcome(config: TokenizeConfig, done: tuple[RunResult, dict[str, Any]]) -> Outcome:
+    result, manifest = done
+    extra = {"tokens": manifest["tokens"], "parts": len(manifest["parts"]), "destination": config.destination}
+    return Outcome(counts_of(result), extra)
+
+
+STAGE = Stage(
+    name="tokenize",
+    config=TokenizeConfig,
+    run=tokenize,
+    outcome=_outcome,
+    render=_render,
+    proofs=lambda c: [storage.join(c.destination, n) for n in (MANIFEST_NAME, SUMMARY_NAME)],
+    note=lambda extra, counts: (
+        f"{extra['tokens']:,} tokens in {extra['parts']} parts" if "tokens" in extra else ""
+    ),
+)

@@ -16,13 +16,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import xxhash
+from rich.text import Text
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
 from dolma_kit import storage
 from dolma_kit.documents import read_documents
 from dolma_kit.errors import DolmaKitError
+from dolma_kit.stages import Outcome, Stage
 
 EOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<|padding|>"
@@ -110,3 +113,35 @@ def train_tokenizer(config: TrainTokenizerConfig) -> TrainResult:
     text = tok.to_str(pretty=True)
     storage.write_text(config.output, text + "\n")
     return TrainResult(config.output, tok.get_vocab_size(), counts["documents"], counts["characters"])
+
+
+# --------------------------------------------------------------------------------------------- stage
+
+
+def _render(config: TrainTokenizerConfig, result: TrainResult) -> list[Any]:
+    out = [
+        f"trained on {result.documents:,} documents ({result.characters:,} characters) → {result.output}: "
+        f"{result.vocab_size:,} ids",
+        Text("reserved: " + ", ".join(f"{i} {token}" for i, token in enumerate(RESERVED))),
+    ]
+    if result.vocab_size < config.vocab_size:
+        out.append(f"[yellow]the corpus supports only {result.vocab_size:,} of {config.vocab_size:,} ids[/]")
+    return out
+
+
+def _outcome(config: TrainTokenizerConfig, result: TrainResult) -> Outcome:
+    extra = {"documents": result.documents, "characters": result.characters, "vocab_size": result.vocab_size}
+    return Outcome(None, {**extra, "output": config.output})
+
+
+STAGE = Stage(
+    name="train-tokenizer",
+    config=TrainTokenizerConfig,
+    run=train_tokenizer,
+    outcome=_outcome,
+    render=_render,
+    proofs=lambda config: [config.output],
+    note=lambda e, c: (
+        f"{e['vocab_size']:,} ids from {e['documents']:,} documents" if "vocab_size" in e else ""
+    ),
+)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from dolma_kit.config import ConfigError
 from dolma_kit.errors import DolmaKitError
 from dolma_kit.mix import stage as mix
 from dolma_kit.mix.dolma import jsonpath_to_expr
-from dolma_kit.config import ConfigError
 from dolma_kit.mix.recipe import load_recipe
 from tests.mix.helpers import output_bytes, write_recipe, write_schema, write_source
 from tests.mix.test_mix import make_corpus

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from dolma_kit.documents import read_documents
-from dolma_kit.pipeline.run import load_pipeline, plan
+from dolma_kit.pipeline import load_pipeline, plan
 from tests.pipeline.conftest import DEMO, SMALL, run_demo, summary
 
 STAGES = ["corpus", "tag", "dedup_text", "dedup_para", "dedup_minhash", "decontaminate", "mix",

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from dolma_kit.config import ConfigError as PipelineError
 from dolma_kit.demo.corpus import DemoCorpusConfig, write_corpus
 from dolma_kit.documents import read_documents
-from dolma_kit.pipeline.references import PipelineError
-from dolma_kit.pipeline.run import load_pipeline, plan
+from dolma_kit.pipeline import load_pipeline, plan
 from tests.pipeline.conftest import DEMO, SMALL, run_cli
 
 
@@ -52,8 +52,8 @@ def test_unknown_key_names_file_line_stage_and_key(tmp_path: Path) -> None:
         "    taggers:", "    tagers: x\n    taggers:"
     )
     message = error_of(["run", str(write(tmp_path, text)), "--dry-run"])
-    assert f"{tmp_path / 'p.yaml'}:9:5: stage 'tag': unknown key 'tagers' for `tag`" in message
-    assert "taggers" in message.split("known:")[1]
+    assert f"{tmp_path / 'p.yaml'}:9:5: stage 'tag': tagers: unknown key 'tagers'; valid keys:" in message
+    assert "taggers" in message.split("valid keys:")[1]
 
 
 def test_unknown_train_key_and_bad_values_are_errors(tmp_path: Path) -> None:
@@ -64,7 +64,7 @@ def test_unknown_train_key_and_bad_values_are_errors(tmp_path: Path) -> None:
     assert "stage 'train'" in message and "trainer.max_stepz" in message
     bad_type = TWO_STAGES.format(work=tmp_path, extra="").replace("docs: 60", "docs: many")
     message = error_of(["run", str(write(tmp_path, bad_type)), "--dry-run"])
-    assert "stage 'corpus': docs: 'many' is not int" in message
+    assert "stage 'corpus': docs: must be an integer, got 'many'" in message
     assert "force" in error_of(["run", str(DEMO), "--dry-run", "--tag.force=true"])
 
 
@@ -81,7 +81,7 @@ def test_references_and_overrides_are_checked(tmp_path: Path) -> None:
     assert stages["train"].config.train.trainer.max_steps == 7
     assert stages["train"].config.train.data.paths == ["/data/x/tokens"]
     assert stages["dedup_minhash"].config.minhash.threshold == 0.7  # flat key → nested dataclass field
-    recipe = stages["mix"].config.recipe  # ${work_dir} resolved inside the recipe file too
+    recipe = stages["mix"].config.resolved  # ${work_dir} resolved inside the recipe file too
     assert recipe.streams[0].documents == ["/data/x/documents/web/*.jsonl.gz"]
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from dolma_kit import storage
-from dolma_kit.pipeline.references import PipelineError
-from dolma_kit.pipeline.run import load_pipeline
+from dolma_kit.config import ConfigError as PipelineError
+from dolma_kit.pipeline import load_pipeline
 from tests.pipeline.conftest import DEMO, run_demo
 from tests.test_s3 import s3_bucket  # noqa: F401  (the moto server fixture)
 

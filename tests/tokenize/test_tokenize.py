@@ -17,8 +17,8 @@ from dolma_kit.cli import app
 from dolma_kit.documents import Document, DocumentWriter
 from dolma_kit.errors import BadRecordError, DolmaKitError
 from dolma_kit.provenance import TokenizedDir
-from dolma_kit.tokenize.stage import TokenizeConfig, tokenize
 from dolma_kit.tokenize import publish as tokenize_publish
+from dolma_kit.tokenize.stage import TokenizeConfig, tokenize
 from tests.conftest import DEMO_TOKENIZER, corpus_documents, write_lines
 
 WORDS = [
