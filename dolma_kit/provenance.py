@@ -21,10 +21,32 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import xxhash
 
 from dolma_kit.errors import DolmaKitError
-from dolma_kit.tokenize.parts import id_hash
-from dolma_kit.tokenize.publish import FORMAT, ID_INDEX_FILES
+
+# the format's names, shared with the writer (`tokenize.publish`, `tokenize.parts`)
+FORMAT = "dolma-kit.tokenized/1"
+#: file names of a part, `{part}` replaced by e.g. `part-00000` (recorded in the manifest for readers)
+PART_FILES = {
+    "tokens": "{part}.npy",
+    "metadata_csv": "{part}.csv.gz",
+    "index_parquet": "{part}.index.parquet",
+    "starts": "{part}.starts.npy",
+    "sources": "{part}.sources.npy",
+    "locs": "{part}.locs.npy",
+    "id_hashes": "{part}.id_hashes.npy",
+    "ids": "{part}.ids.bin",
+    "id_offsets": "{part}.ids.offsets.npy",
+}
+ID_INDEX_FILES = {"hashes": "id_index.hashes.npy", "parts": "id_index.parts.npy", "docs": "id_index.docs.npy"}
+MANIFEST_NAME = "manifest.json"
+"""Written last: a tokenized folder without it is incomplete."""
+
+
+def id_hash(doc_id: str) -> int:
+    """The 64-bit key of the id index: xxh3 of the id's UTF-8 bytes (hits are verified against the id)."""
+    return xxhash.xxh3_64_intdigest(doc_id.encode("utf-8"))
 
 
 class ProvenanceError(DolmaKitError, LookupError):

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from dolma_kit.errors import DolmaKitError
+
 # (start, end, replacement, rule index) of one span that passed its rule's min_score
 Edit = tuple[int, int, str, int]
 
 
-class SpanError(ValueError):
-    """A span outside the text: the attributes were made from other text than this document's."""
+class SpanError(DolmaKitError, ValueError):
+    """A span outside the text: the attributes were made from other text than this document's. The stage
+    re-raises it with the file, line and id (`mix.stage`)."""
 
 
 def merge(edits: Sequence[Edit]) -> list[tuple[int, int, str]]:

@@ -57,11 +57,6 @@ MOVED_SUFFIXES = (
 LOCAL_SOURCES = ".local_sources.npy"
 
 
-def id_hash(doc_id: str) -> int:
-    """The 64-bit key of the id index: xxh3 of the id's UTF-8 bytes (hits are verified against the id)."""
-    return xxhash.xxh3_64_intdigest(doc_id.encode("utf-8"))
-
-
 @dataclass(slots=True)
 class ChunkStats:
     tokens: int = 0

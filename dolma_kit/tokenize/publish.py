@@ -19,27 +19,10 @@ import numpy as np
 from dolma_kit import storage
 from dolma_kit.errors import DolmaKitError
 from dolma_kit.executor import ShardTask
+from dolma_kit.provenance import FORMAT, ID_INDEX_FILES, MANIFEST_NAME, PART_FILES
 from dolma_kit.tokenize.parts import LOCAL_SOURCES, MOVED_SUFFIXES
 
-FORMAT = "dolma-kit.tokenized/1"
-#: file names of a part, `{part}` replaced by e.g. `part-00000` (recorded in the manifest for readers)
-PART_FILES = {
-    "tokens": "{part}.npy",
-    "metadata_csv": "{part}.csv.gz",
-    "index_parquet": "{part}.index.parquet",
-    "starts": "{part}.starts.npy",
-    "sources": "{part}.sources.npy",
-    "locs": "{part}.locs.npy",
-    "id_hashes": "{part}.id_hashes.npy",
-    "ids": "{part}.ids.bin",
-    "id_offsets": "{part}.ids.offsets.npy",
-}
-ID_INDEX_FILES = {"hashes": "id_index.hashes.npy", "parts": "id_index.parts.npy", "docs": "id_index.docs.npy"}
 _PART_FILE = re.compile(r"^part-(\d+)\.")
-
-
-MANIFEST_NAME = "manifest.json"
-"""Written last: a tokenized folder without it is incomplete."""
 
 
 def part_name(n: int) -> str:

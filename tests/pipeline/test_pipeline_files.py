@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dolma_kit.config import ConfigError as PipelineError
+from dolma_kit.config import ConfigError
 from dolma_kit.demo.corpus import DemoCorpusConfig, write_corpus
 from dolma_kit.documents import read_documents
 from dolma_kit.pipeline import load_pipeline, plan
@@ -23,7 +23,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def error_of(args: list[str]) -> str:
     result = run_cli(args)
-    assert isinstance(result.exception, PipelineError), (result.exception, result.output)
+    assert isinstance(result.exception, ConfigError), (result.exception, result.output)
     return str(result.exception)
 
 
@@ -97,9 +97,9 @@ def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path: Path) -> None:
 
 def test_from_needs_earlier_stages_done(tmp_path: Path) -> None:
     pipe = load_pipeline(str(DEMO), [f"work_dir={tmp_path}"])
-    with pytest.raises(PipelineError, match="earlier stage 'corpus' is pending"):
+    with pytest.raises(ConfigError, match="earlier stage 'corpus' is pending"):
         plan(pipe, start="mix")
-    with pytest.raises(PipelineError, match="--from mixx: no such stage"):
+    with pytest.raises(ConfigError, match="--from mixx: no such stage"):
         plan(pipe, start="mixx")
     assert all(s.force for _, s in plan(pipe, force=True))
 

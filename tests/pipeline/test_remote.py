@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dolma_kit import storage
-from dolma_kit.config import ConfigError as PipelineError
+from dolma_kit.config import ConfigError
 from dolma_kit.pipeline import load_pipeline
 from tests.pipeline.conftest import DEMO, run_demo
 from tests.test_s3 import s3_bucket  # noqa: F401  (the moto server fixture)
@@ -98,9 +98,9 @@ def test_demo_pipeline_on_s3(demo_run: tuple[Path, str], s3_bucket: str, tmp_pat
 
 
 def test_remote_work_dir_needs_a_local_dir(s3_bucket: str) -> None:  # noqa: F811
-    with pytest.raises(PipelineError, match=r"work_dir s3://.* is remote: set `local_dir:`"):
+    with pytest.raises(ConfigError, match=r"work_dir s3://.* is remote: set `local_dir:`"):
         load_pipeline(str(DEMO), [f"--work_dir={s3_bucket}/demo"])
-    with pytest.raises(PipelineError, match="local_dir must be a local folder"):
+    with pytest.raises(ConfigError, match="local_dir must be a local folder"):
         load_pipeline(str(DEMO), [f"--work_dir={s3_bucket}/demo", f"--local_dir={s3_bucket}/x"])
     pipe = load_pipeline(str(DEMO), ["--work_dir=work/x"])  # a local work_dir is its own local_dir
     options = {s.name: s.options for s in pipe.stages}
