@@ -22,7 +22,7 @@ import os
 import re
 import types
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -60,13 +60,6 @@ class Text(str):
     def like(self, value: str) -> Text:
         """`value` at this string's position (a substituted string keeps the place it was written)."""
         return Text.at(value, self.file, self.line, self.column, self.origin)
-
-
-def position(value: Any) -> str:
-    """`file:line:col` of a string read by `load_yaml`; "" for anything else."""
-    if isinstance(value, Text) and value.line:
-        return f"{value.file}:{value.line}:{value.column}"
-    return ""
 
 
 def _loader(path: str) -> type[yaml.SafeLoader]:
@@ -188,10 +181,10 @@ def config_keys(cls: type, *, flat: bool = False) -> dict[str, tuple[str, ...]]:
     return keys
 
 
-def describe_keys(cls: type, *, flat: bool = False, hide: tuple[str, ...] = ()) -> str:
+def describe_keys(cls: type, *, flat: bool = False) -> str:
     """The keys an error lists: the config's own, then which nested configs it also takes flat."""
     keys = config_keys(cls, flat=flat)
-    own = sorted(k for k, path in keys.items() if len(path) == 1 and k not in hide)
+    own = sorted(k for k, path in keys.items() if len(path) == 1)
     nested = sorted({path[0] for path in keys.values() if len(path) == 2})
     return ", ".join(own) + (f" (and the fields of {', '.join(nested)})" if nested else "")
 
@@ -429,18 +422,6 @@ def substitute(value: Any, lookup: Lookup, where: Where | str = "") -> Any:
 
 def _keep_position(original: str, new: str) -> str:
     return original.like(new) if isinstance(original, Text) else new
-
-
-def walk_strings(value: Any) -> Iterator[str]:
-    """Every string in loaded data (keys excluded)."""
-    if isinstance(value, dict):
-        for v in value.values():
-            yield from walk_strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from walk_strings(v)
-    elif isinstance(value, str):
-        yield value
 
 
 # --------------------------------------------------------------------------------------------- a run's config

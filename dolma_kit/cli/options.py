@@ -29,7 +29,7 @@ Executor = Annotated[
     typer.Option(
         "--executor",
         metavar="local|ray",
-        help="Where shard tasks run: local processes, or ray (a Ray cluster; pip install 'dolma-kit[ray]').",
+        help="Where shard tasks run: local processes, or ray (a Ray cluster; pip install 'dolma-kit\\[ray]').",
     ),
 ]
 RayAddress = Annotated[
@@ -53,6 +53,8 @@ SHARED: dict[str, tuple[Any, Any]] = {
     "executor": (Executor, "local"),
     "ray_address": (RayAddress, None),
 }
+#: shared options listed before a stage's own in --help (what to read, what to call the result)
+LEADING = ("documents", "experiment")
 #: what most stages take: where shards run, how bad records and finished shards are treated
 RUN_OPTIONS = ("processes", "skip_bad", "force", "executor", "ray_address")
 
@@ -89,7 +91,9 @@ def stage_command(
             )
             for n in shared
         ]
-        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + added
+        leading = [p for p in added if p.name in LEADING]  # what to read comes first in --help
+        params = leading + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
+        params += [p for p in added if p.name not in LEADING]
 
         def command(**options: Any) -> None:
             fn(**{p.name: options[p.name] for p in own})

@@ -34,15 +34,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dolma_kit.errors import DolmaKitError
+from dolma_kit.config import ConfigError
 from dolma_kit.mix.filter_names import Resolver
 
 Spans = list[list[float]]
 Attrs = dict[str, Spans]
-
-
-class FilterError(DolmaKitError):
-    """A bad filter expression: says where (recipe file:line:col), what, and shows the expression."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +51,14 @@ class Location:
     origin: str = ""
     """The text the expression was translated from (a Dolma JSONPath), when it was."""
 
-    def error(self, expr: str, offset: int, message: str, token: str = "") -> FilterError:
+    def error(self, expr: str, offset: int, message: str, token: str = "") -> ConfigError:
         text, col = expr, self.column + offset
         if self.origin:  # point into what the user wrote, not into our translation of it
             found = self.origin.find(token.strip("`")) if token else -1
             text, col = self.origin, self.column + max(found, 0)
             offset = max(found, 0)
         caret = " " * offset + "^"
-        return FilterError(f"{self.file}:{self.line}:{col}: {message}\n    {text}\n    {caret}")
+        return ConfigError(f"{self.file}:{self.line}:{col}: {message}\n    {text}\n    {caret}")
 
 
 # --------------------------------------------------------------------------------------------- tree
@@ -217,7 +213,7 @@ class _Parser:
         self.tokens = tokenize(expr, where)
         self.i = 0
 
-    def fail(self, token: Token, message: str) -> FilterError:
+    def fail(self, token: Token, message: str) -> ConfigError:
         return self.where.error(self.expr, token.offset, message, token.text)
 
     def peek(self) -> Token:
@@ -377,7 +373,7 @@ def _check_call(p: _Parser, fn: Token, args: tuple[Node, ...], tokens: list[Toke
 
 
 def parse_filter(expr: str, resolver: Resolver, where: Location | None = None) -> Node:
-    """Parse and type-check one filter; raises `FilterError` pointing at the recipe's file:line:col."""
+    """Parse and type-check one filter; raises `ConfigError` pointing at the recipe's file:line:col."""
     return _Parser(str(expr), where or Location(), resolver).parse()
 
 

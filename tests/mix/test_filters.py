@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dolma_kit.mix.filters import FilterError, Location, Resolver, compile_filter, parse_filter, unparse
+from dolma_kit.config import ConfigError
+from dolma_kit.mix.filters import Location, Resolver, compile_filter, parse_filter, unparse
 
 NAMES = [
     "exp__gopher_v1__pass",
@@ -160,7 +161,7 @@ def test_backquoted_full_name() -> None:
     ],
 )
 def test_errors_point_at_file_line_column(expr: str, col: int, message: str) -> None:
-    with pytest.raises(FilterError) as info:
+    with pytest.raises(ConfigError) as info:
         parse_filter(expr, RESOLVER, Location("mixers/x.yaml", 7, 5))
     first = str(info.value).splitlines()[0]
     assert first.startswith(f"mixers/x.yaml:7:{col}: "), first
