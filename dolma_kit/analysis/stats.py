@@ -26,7 +26,7 @@ from dolma_kit.analysis.training import read_run, tokenizer_info
 from dolma_kit.attributes import SCHEMA_NAME, attribute_root_and_relative
 from dolma_kit.documents import DOCUMENT_SUFFIXES, DocumentReader, iter_raw_lines, parse_json_line
 from dolma_kit.errors import BadRecordError, DolmaKitError
-from dolma_kit.executor import ExecutorConfig, RunResult, ShardStats, ShardTask, run_shards
+from dolma_kit.executor import ExecutorConfig, RejectsWriter, RunResult, ShardStats, ShardTask, run_shards
 
 STATS_NAME = "stats.json"
 VERSION = 2
@@ -160,12 +160,9 @@ def plan(config: StatsConfig, exps: list[str]) -> list[ShardTask]:
 
 
 def _attribute_lines(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    try:
-        for line_no, raw in iter_raw_lines(path):
-            yield line_no, parse_json_line(path, line_no, raw)
-    except BadRecordError as exc:
-        if exc.line != 0:  # line 0: an empty attribute file (every document of the shard was rejected)
-            raise
+    """An attribute file's rows (empty when every document of its shard was rejected)."""
+    for line_no, raw in iter_raw_lines(path, empty_ok=True):
+        yield line_no, parse_json_line(path, line_no, raw)
 
 
 def _url(metadata: dict[str, Any], url_field: str) -> str | None:
@@ -207,35 +204,37 @@ def count_shard(
             per_source[name] = SourceCounts(domains=DomainCounter(capacity=capacity))
         return per_source[name]
 
-    def on_bad(exc: BadRecordError) -> None:
-        if exc.line:
-            stats.reject()
-            source_counts(folder).rejected += 1
+    with RejectsWriter(task, stats) as rejects:
 
-    attributes = AttributeReader(language_producers, pii_experiments)
-    reader = DocumentReader(task.input, on_bad=on_bad if skip_bad else None)
-    for doc in reader:
-        counts = source_counts(doc.source or folder)
-        counts.add_text(doc.text)
-        url = _url(doc.metadata, url_field)
-        counts.add_url_domain(registered_domain(url) if url else None)
-        rows = []
-        for exp, path, lines in readers:
-            line_no, row = next(lines, (0, None))
-            if row is None or row.get("id") != doc.id:
-                found = "no line" if row is None else f"id {row.get('id')!r}"
-                raise DolmaKitError(
-                    f"{path}:{line_no or 'end'}: {found} where {task.input}:{doc.line} has id {doc.id!r}; the "
-                    "attributes were made from other documents (or with other --skip-bad)"
-                )
-            rows.append((exp, row.get("attributes") or {}))
-        attributes.count(counts, rows)
-        stats.keep()
-        stats.progress_bytes(reader.bytes_read)
-    for _, path, lines in readers:
-        extra = next(lines, None)
-        if extra is not None:
-            raise DolmaKitError(f"{path}:{extra[0]}: more attribute lines than documents in {task.input}")
+        def on_bad(exc: BadRecordError) -> None:
+            rejects(exc)  # counted in `stats` and written to the shard's rejects file
+            if exc.line:
+                source_counts(folder).rejected += 1
+
+        attributes = AttributeReader(language_producers, pii_experiments)
+        reader = DocumentReader(task.input, on_bad=on_bad if skip_bad else None)
+        for doc in reader:
+            counts = source_counts(doc.source or folder)
+            counts.add_text(doc.text)
+            url = _url(doc.metadata, url_field)
+            counts.add_url_domain(registered_domain(url) if url else None)
+            rows = []
+            for exp, path, lines in readers:
+                line_no, row = next(lines, (0, None))
+                if row is None or row.get("id") != doc.id:
+                    found = "no line" if row is None else f"id {row.get('id')!r}"
+                    raise DolmaKitError(
+                        f"{path}:{line_no or 'end'}: {found} where {task.input}:{doc.line} has id {doc.id!r}; the "
+                        "attributes were made from other documents (or with other --skip-bad)"
+                    )
+                rows.append((exp, row.get("attributes") or {}))
+            attributes.count(counts, rows)
+            stats.keep()
+            stats.progress_bytes(reader.bytes_read)
+        for _, path, lines in readers:
+            extra = next(lines, None)
+            if extra is not None:
+                raise DolmaKitError(f"{path}:{extra[0]}: more attribute lines than documents in {task.input}")
     partial = {
         "input": task.input,
         "experiments": [exp for exp, _, _ in readers],
@@ -303,11 +302,11 @@ def _tokenizer(info: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _remove_stale_partials(out: str, tasks: list[ShardTask]) -> None:
-    """Partials from earlier runs over other inputs or settings (local output only)."""
+    """Partials (and their rejects) from earlier runs over other inputs or settings (local output only)."""
     work = storage.join(out, "_work", "shards")
     if storage.is_remote(work) or not os.path.isdir(work):
         return
-    keep = {t.output for t in tasks} | {t.marker for t in tasks}
+    keep = {t.output for t in tasks} | {t.marker for t in tasks} | {t.rejects for t in tasks}
     for dirpath, _, files in os.walk(work, topdown=False):
         for name in files:
             path = os.path.join(dirpath, name)

@@ -18,7 +18,6 @@ from dolma_kit.attributes import write_attribute_shard
 from dolma_kit.dedup import exact_partition as part
 from dolma_kit.dedup.normalize import normalize_text, normalize_url
 from dolma_kit.documents import Document, DocumentReader, dumps
-from dolma_kit.errors import BadRecordError
 from dolma_kit.executor import ShardStats, ShardTask
 from dolma_kit.text import paragraph_spans
 
@@ -93,11 +92,7 @@ def hash_shard(
     digests = bytearray()  # 16 bytes a key, big-endian (hi, lo)
     lines, starts, ends = array("I"), array("I"), array("I")
 
-    def on_bad(exc: BadRecordError) -> None:
-        if exc.line:
-            stats.reject()
-
-    reader = DocumentReader(task.input, on_bad=on_bad if skip_bad else None)
+    reader = DocumentReader(task.input, on_bad=stats.reject_bad if skip_bad else None)
     for doc in reader:
         if key == "paragraphs":
             for start, end in paragraph_spans(doc.text):

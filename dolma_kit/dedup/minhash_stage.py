@@ -160,9 +160,7 @@ def signature_shard(task: ShardTask, stats: ShardStats, *, minhash: MinhashConfi
     """
     compute = SignatureComputer(minhash)
     exact = minhash.verify == "exact"
-    reader = DocumentReader(
-        task.input, on_bad=(lambda exc: stats.reject() if exc.line else None) if skip_bad else None
-    )
+    reader = DocumentReader(task.input, on_bad=stats.reject_bad if skip_bad else None)
     parts: list[np.ndarray] = []
     hash_parts: list[np.ndarray] = []
     count_parts: list[np.ndarray] = []

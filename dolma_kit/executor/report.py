@@ -30,7 +30,7 @@ def summary_table(result: RunResult, *, max_rows: int = 25) -> Table:
             f"{s.rejected:,}",
             f"{s.bytes_in / 1e6:,.2f}",
             f"{s.seconds:,.1f}",
-            s.status,
+            s.status + (f", {len(s.rejected_files)} file rejected" if s.rejected_files else ""),
             style=style,
         )
 
@@ -41,9 +41,13 @@ def summary_table(result: RunResult, *, max_rows: int = 25) -> Table:
     total = result.total
     total.status = f"{len(result.shards)} shards"
     row(total, "bold")
+    notes = []
     if total.removed_by:
-        reasons = ", ".join(f"{k}: {v:,}" for k, v in sorted(total.removed_by.items()))
-        table.caption = f"removed by: {reasons}"
+        notes.append("removed by: " + ", ".join(f"{k}: {v:,}" for k, v in sorted(total.removed_by.items())))
+    if total.rejected_files:
+        shown = "; ".join(total.rejected_files[:3]) + (" …" if len(total.rejected_files) > 3 else "")
+        notes.append(f"rejected files: {len(total.rejected_files):,} ({shown}); see rejects/")
+    table.caption = "\n".join(notes) or None
     return table
 
 
@@ -51,7 +55,7 @@ class RejectsWriter:
     """Streams a shard's bad records to `task.rejects` as they come (memory stays flat on bad input).
 
     Opened on the first reject; on close, a shard without rejects removes any stale file from an earlier run.
-    Counts each record-level reject in `stats` (a file-level problem, line 0, holds no document).
+    Counts each reject in `stats` (`ShardStats.reject_bad`: a record, or a file-level fault, line 0).
     """
 
     def __init__(self, task: ShardTask, stats: ShardStats) -> None:
@@ -63,8 +67,7 @@ class RejectsWriter:
         if self._out is None:
             self._out = JsonlWriter(self.task.rejects)
         self._out.write(exc.to_reject())
-        if exc.line:
-            self.stats.reject()
+        self.stats.reject_bad(exc)
 
     def __enter__(self) -> RejectsWriter:
         return self

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from dolma_kit import storage
 from dolma_kit.documents import dumps
-from dolma_kit.errors import DolmaKitError
+from dolma_kit.errors import BadRecordError, DolmaKitError
 
 MARKER_SUFFIX = ".done"
 EXECUTORS = ("local", "ray")
@@ -89,6 +89,9 @@ class ShardStats:
     removed: int = 0
     rejected: int = 0
     removed_by: dict[str, int] = field(default_factory=dict)
+    rejected_files: list[str] = field(default_factory=list)
+    """File-level faults (empty, truncated, unreadable, wrong schema): `file: reason`. They hold no countable
+    document, so they are listed here rather than in `rejected`, and shown in every summary."""
     bytes_in: int = 0
     seconds: float = 0.0
     status: str = "done"
@@ -112,6 +115,13 @@ class ShardStats:
         self.documents_in += 1
         self.rejected += 1
         self._tick()
+
+    def reject_bad(self, exc: BadRecordError) -> None:
+        """Count one `--skip-bad` reject: a record (it was a document in), or a whole file's fault."""
+        if exc.line:
+            self.reject()
+        else:
+            self.rejected_files.append(f"{exc.path}: {exc.reason}")
 
     def progress_bytes(self, total_read: int) -> None:
         """Report the shard's input bytes consumed so far (absolute, compressed)."""
@@ -143,7 +153,8 @@ class ShardStats:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ShardStats:
-        fields = {"shard", "documents_in", "kept", "removed", "rejected", "removed_by", "bytes_in", "seconds"}
+        fields = {"shard", "documents_in", "kept", "removed", "rejected", "removed_by", "rejected_files"}
+        fields |= {"bytes_in", "seconds"}
         return cls(**{k: v for k, v in data.items() if k in fields})
 
 
@@ -181,6 +192,7 @@ class RunResult:
             total.rejected += s.rejected
             total.bytes_in += s.bytes_in
             total.seconds += s.seconds
+            total.rejected_files += s.rejected_files
             for k, v in s.removed_by.items():
                 total.removed_by[k] = total.removed_by.get(k, 0) + v
         return total

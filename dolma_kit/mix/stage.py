@@ -28,6 +28,7 @@ from dolma_kit.documents import (
     DOCUMENT_SUFFIXES,
     CountingReader,
     DocumentReader,
+    check_record,
     compression_of,
     document_to_dict,
     dumps,
@@ -211,10 +212,7 @@ def _records(path: str, stats: ShardStats, rejects: RejectsWriter | None) -> Any
         for line_no, raw in iter_raw_lines(path, count):
             try:
                 obj = parse_json_line(path, line_no, raw)
-                if not isinstance(obj, dict):
-                    raise BadRecordError(path, line_no, "expected a JSON object", raw)
-                if not isinstance(obj.get("id"), str) or not isinstance(obj.get("text"), str):
-                    raise BadRecordError(path, line_no, "'id' and 'text' must be strings", raw)
+                check_record(path, line_no, obj, raw)
             except BadRecordError as exc:
                 if rejects is None:
                     raise
@@ -243,7 +241,7 @@ def mix_shard(task: ShardTask, stats: ShardStats, *, plans: tuple[StreamPlan, ..
     plan = next(p for p in plans if task.key.startswith(p.name + "/"))
     include, exclude = _compiled(plan)
     attr_files = [attribute_path(task.input, e, r) for e, r in plan.experiments]
-    attr_lines = [iter_raw_lines(p) for p in attr_files]
+    attr_lines = [iter_raw_lines(p, empty_ok=True) for p in attr_files]
     sources = [
         (path, lines, tuple((name, f'"{name}":') for name in names))
         for path, lines, names in zip(attr_files, attr_lines, plan.picks, strict=True)
@@ -360,10 +358,6 @@ def _attribute_line(
             f"{path}: ends before {doc_path}:{line_no} (id {doc_id!r}); the attributes were made from "
             "other documents"
         ) from None
-    except BadRecordError as exc:
-        if exc.line == 0:
-            raise DolmaKitError(f"{path}: empty attribute file, but {doc_path} has documents") from None
-        raise
     picked = _pick(raw.decode("utf-8", errors="replace"), keys)
     if picked is None:
         row = parse_json_line(path, a_line, raw)

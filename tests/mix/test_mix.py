@@ -219,7 +219,7 @@ def test_skip_bad_counts_rejects(tmp_path: Path) -> None:
 
     (attr / "part-0000.jsonl").write_bytes(gzip.decompress((attr / "part-0000.jsonl.tmp").read_bytes()))
     text = recipe_text(tmp_path, "out").replace("*.jsonl.gz", "*.jsonl")
-    with pytest.raises(DolmaKitError, match=r"part-0000.jsonl:2: 'id' and 'text' must be strings"):
+    with pytest.raises(DolmaKitError, match=r"part-0000.jsonl:2: 'id' must be a string, got int"):
         run(tmp_path, "r", text, processes=1)
     (s,) = run(tmp_path, "r", text, processes=1, skip_bad=True).streams
     assert (s["documents_in"], s["kept"], s["rejected"]) == (3, 2, 1)
