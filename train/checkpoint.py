@@ -9,6 +9,8 @@ Atomicity: everything is written into `step<N>.tmp/`; after every rank has finis
 and renames the folder. A folder without a marker (a kill mid-write) is never loaded and is removed at the
 next save. DCP reshards on load, so a run can resume on a different number of ranks; the data order does not
 depend on the rank count either.
+
+Loading never unpickles with plain pickle: a run folder may come from anyone (train/safe_load.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from torch import nn
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_model_state_dict, set_state_dict
 
 from train.parallelize import barrier
+from train.safe_load import load_dcp, load_plain
 
 MARKER = ".complete"
 _STEP_DIR = re.compile(r"^step(\d+)$")
@@ -102,13 +105,13 @@ class Checkpointer:
         model_sd, optim_sd = get_state_dict(model, optimizer)
         if state.get("model_only"):
             sd = {"model": model_sd}
-            dcp.load(sd, checkpoint_id=path)
+            load_dcp(sd, path)
             set_model_state_dict(model, sd["model"])
             return state
         sd = {"model": model_sd, "optim": optim_sd}
-        dcp.load(sd, checkpoint_id=path)
+        load_dcp(sd, path)
         set_state_dict(model, optimizer, model_state_dict=sd["model"], optim_state_dict=sd["optim"])
         rng = path / f"rng-rank{self.rank}.pt"
         if rng.is_file():
-            torch.set_rng_state(torch.load(rng, weights_only=True))
+            torch.set_rng_state(load_plain(rng))
         return state

@@ -4,6 +4,7 @@ checkpoints, and average the last K checkpoints (OpenELM averages its last five)
 Checkpoints are DCP folders written by the trainer under FSDP; DCP reshards on load, so one process with no
 process group reads any world size's shards into an ordinary `Transformer` (the model keys are the same FQNs
 with or without FSDP). Everything here runs on one CPU process: export, averaging and memorization use it.
+Checkpoints are read with train/safe_load.py, so a downloaded run folder cannot run code here.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dolma_kit.config import RUN_CONFIG_NAME, ConfigError, Where, from_dict, pla
 from train.checkpoint import MARKER, Checkpointer
 from train.config import TrainConfig
 from train.model import Transformer
+from train.safe_load import load_dcp
 
 
 def load_run_config(run_dir: str | Path) -> TrainConfig:
@@ -57,7 +59,7 @@ def load_model(
     step, path = find_checkpoint(run_dir, step)
     model = cfg.model.build(device)
     sd = {"model": model.state_dict()}
-    dcp.load(sd, checkpoint_id=path)  # fills the tensors in place, resharding from any world size
+    load_dcp(sd, path)  # fills the tensors in place, resharding from any world size
     model.load_state_dict(sd["model"])
     return cfg, model.eval(), step
 
