@@ -164,7 +164,7 @@ ShardFn = Callable[[ShardTask, ShardStats], None]
 def run_one(fn: ShardFn, task: ShardTask, sink: Callable[[int, int], None] | None = None) -> ShardStats:
     """Run the function on one shard, then mark it done. Used by every backend (local, later Ray)."""
     stats = ShardStats(shard=task.key, _sink=sink)
-    for path in (task.output, task.rejects):
+    for path in (task.output, task.rejects, task.marker):  # a kill can leave any of their temps
         storage.remove_stale_temps(path)
     start = time.perf_counter()
     fn(task, stats)

@@ -117,7 +117,7 @@ STAGES: dict[str, Callable[[Path, Path], list[str]]] = {
         "8",
         "--min-words",
         "5",
-    ],  # fmt: skip
+    ],
     "mix": lambda root, out: ["mix", str(root.parent / "recipe.yaml")],
     "tokenize": lambda root, out: [
         "tokenize",
@@ -127,7 +127,7 @@ STAGES: dict[str, Callable[[Path, Path], list[str]]] = {
         str(out),
         "--tokenizer",
         str(DEMO_TOKENIZER),
-    ],  # fmt: skip
+    ],
     "stats": lambda root, out: ["stats", str(root), "--output", str(out)],
 }
 
@@ -209,7 +209,7 @@ def test_skip_bad_counts_and_keeps_every_fault(tmp_path: Path, stage: str, kind:
 def test_mix_after_tag_lines_up_with_an_all_rejected_shard(tmp_path: Path) -> None:
     """tag --skip-bad writes an empty attribute file for a shard none of whose records is readable; mix
     --skip-bad must take it (no documents, no attribute lines) rather than refuse it as an empty file."""
-    root, bad = make_corpus(tmp_path, "empty file", "file")
+    root, _ = make_corpus(tmp_path, "empty file", "file")
     docs = f"{root}/documents/*/*"
     runner = CliRunner()
     result = runner.invoke(app, ["tag", "-d", docs, "-e", "t", "-t", "char_length", "-p", "1", "--skip-bad"])
