@@ -18,7 +18,7 @@ one shingle of all its words; an empty text has no shingles and an all-max signa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -319,6 +319,12 @@ class SignatureComputer:
         bits), grouped by `counts`; without `shingles` they are not kept (empty arrays, zero counts).
         """
         norm = list(texts) if normalized else [normalize_text(t) for t in texts]
+        if any(len(t) > self.batch_chars for t in norm):
+            return self._with_long_texts(norm, shingles)
+        return self._grouped(norm, shingles)
+
+    def _grouped(self, norm: list[str], shingles: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Texts hashed in groups of about `batch_chars` characters (a longer text is a group of its own)."""
         out = np.empty((len(norm), self.config.num_perm), dtype=np.uint32)
         sets: list[np.ndarray] = []
         set_counts = np.zeros(len(norm), dtype=np.int64)
@@ -337,6 +343,50 @@ class SignatureComputer:
             start = stop
         flat = np.concatenate(sets) if sets else np.zeros(0, dtype=np.uint64)
         return out, flat, set_counts
+
+    def _with_long_texts(self, norm: list[str], shingles: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`with_shingles` where some texts are longer than a group: each such text is hashed in windows of
+        words that overlap by `ngram - 1` words, so its shingles (each hashed from its own bytes) are exactly
+        the whole text's; its signature is the windows' element-wise minimum and its set their union. Memory
+        then follows the window, not the document (a 50 MB document would otherwise need GBs of arrays)."""
+        out = np.empty((len(norm), self.config.num_perm), dtype=np.uint32)
+        sets: list[np.ndarray] = []
+        set_counts = np.zeros(len(norm), dtype=np.int64)
+        for i, text in enumerate(norm):
+            out[i] = MAX_HASH
+            parts = []
+            for window in word_windows(text, self.config.ngram, self.batch_chars):  # one window in memory
+                sig, flat, _ = self._grouped([window], shingles)
+                np.minimum(out[i], sig[0], out=out[i])
+                parts.append(flat)
+            if shingles:
+                sets.append(np.unique(np.concatenate(parts)))
+                set_counts[i] = len(sets[-1])
+        flat = np.concatenate(sets) if sets else np.zeros(0, dtype=np.uint64)
+        return out, flat, set_counts
+
+
+def word_windows(text: str, ngram: int, max_chars: int) -> Iterator[str]:
+    """A normalised text (words split by single spaces) as windows of about `max_chars` characters, each
+    repeating the last `ngram - 1` words of the one before, so every word n-gram lies wholly in one window
+    and no window is shorter than `ngram` words. A text of at most `max_chars` characters is one window.
+    Cuts are found with `str.rfind`/`find`: no list of the text's words is ever built."""
+    n = len(text)
+    start = 0
+    while n - start > max_chars:
+        cut = text.rfind(" ", start, start + max_chars + 1)
+        words_before = text.count(" ", start, cut) + 1 if cut > start else 0
+        while words_before < ngram and cut != -1:  # long words: extend to hold `ngram` of them
+            cut = text.find(" ", (cut if cut > start else start) + 1)
+            words_before += 1
+        if cut == -1:
+            break  # fewer than `ngram` words left beyond `start`: the rest is the last window
+        yield text[start:cut]
+        back = cut
+        for _ in range(ngram - 1):
+            back = text.rfind(" ", start, back)
+        start = back + 1
+    yield text[start:]
 
 
 def estimated_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray:

@@ -375,3 +375,25 @@ def test_verify_option_is_validated_and_names_the_files() -> None:
     assert MinhashConfig().cluster_key() != MinhashConfig(verify="estimate").cluster_key()
     with pytest.raises(DolmaKitError, match="--verify"):
         MinhashConfig(verify="approx")  # type: ignore[arg-type]
+
+
+def test_a_long_document_hashed_in_windows_gives_the_same_signature_and_shingles() -> None:
+    """Windows of words overlapping by ngram - 1 hold every shingle exactly: a document longer than a group
+    gets the signature and the shingle set it would get in one piece (memory follows the window)."""
+    import random
+
+    from dolma_kit.dedup.minhash import MinhashConfig, SignatureComputer
+
+    rng = random.Random(1)
+    words = ["".join(rng.choice("abcdefg") for _ in range(rng.randint(1, 6))) for _ in range(300)]
+    texts = [" ".join(rng.choice(words) for _ in range(n)) for n in (0, 1, 4, 5, 6, 50, 5000)]
+    texts += [" ".join(["x" * 300] * 7), " ".join(["y" * 50] * 3 + ["z"] * 40), "w" * 1000]
+    whole = SignatureComputer(MinhashConfig(), batch_chars=1 << 30)
+    for batch_chars in (20, 64, 1000):
+        windowed = SignatureComputer(MinhashConfig(), batch_chars=batch_chars)
+        got, want = (
+            windowed.with_shingles(texts, normalized=True),
+            whole.with_shingles(texts, normalized=True),
+        )
+        for a, b in zip(got, want, strict=True):
+            assert np.array_equal(a, b)

@@ -44,3 +44,24 @@ def test_different_pages_and_non_urls() -> None:
     assert normalize_url("http://example.com/a?x=1") != normalize_url("http://example.com/a?x=2")
     assert normalize_url("http://example.com:8080/") != normalize_url("http://example.com/")
     assert normalize_url("  not a url ") == "not a url"
+
+
+def test_long_texts_normalise_in_pieces_to_the_same_result(monkeypatch) -> None:
+    """Pieces cut after a space or newline give the whole text's result, whatever the characters around the
+    cut (combining marks, Hangul jamo, ligatures, other whitespace, punctuation): NFKC never composes across
+    a space or newline."""
+    import random
+    import unicodedata
+
+    from dolma_kit.dedup import normalize
+
+    def whole(text: str) -> str:
+        folded = unicodedata.normalize("NFKC", text).casefold()
+        return " ".join(folded.translate(normalize.normalization_table()).split())
+
+    monkeypatch.setattr(normalize, "CHUNK_CHARS", 7)
+    rng = random.Random(3)
+    chars = " \t\n\r\x0b\x0c\x1c\x85\xa0\u2000\u3000abcXYZ.,!?-é\u00ad\u0301\u0308\uac00\u1161\u11a8\u00b4\ufb01ẞΣς5"
+    for _ in range(5000):
+        text = "".join(rng.choice(chars) for _ in range(rng.randint(0, 60)))
+        assert normalize.normalize_text(text) == whole(text), repr(text)
