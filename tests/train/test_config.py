@@ -87,3 +87,14 @@ def test_cli_and_trace_do_not_import_torch() -> None:
         "sys.exit('torch' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], cwd=TINY.parents[1]).returncode == 0
+
+
+def test_a_yaml_tag_in_a_training_config_is_a_positioned_error(tmp_path: Path) -> None:
+    """Training configs are read by the one config loader: a Python tag is refused with file:line:col (it used
+    to be a raw ConstructorError traceback), and nothing is constructed."""
+    path = tmp_path / "tagged.yaml"
+    path.write_text("model: !!python/object:os.system {}\n")
+    with pytest.raises(
+        ConfigError, match=r"tagged\.yaml:1:8: not valid YAML: could not determine a constructor"
+    ):
+        load_config(path)
