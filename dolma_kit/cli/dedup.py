@@ -14,11 +14,15 @@ class Key(str, Enum):
     url = "url"
     text = "text"
     paragraphs = "paragraphs"
+    id = "id"
 
 
 @stage_command("dedup exact", "documents", "experiment", "destination", *RUN_OPTIONS)
 def exact(
-    key: Annotated[Key, typer.Option(help="Same normalised URL, whole text, or paragraph (as spans).")],
+    key: Annotated[
+        Key,
+        typer.Option(help="Same normalised URL, whole text, paragraph (as spans), or id within a source."),
+    ],
     work_dir: Annotated[
         str | None,
         typer.Option(help="Intermediate files go to <work-dir>/exact/ (default: <attribute root>/_work)."),

@@ -35,7 +35,7 @@ from dolma_kit.errors import DolmaKitError
 from dolma_kit.executor import ExecutorConfig, RunResult, ShardTask, run_shards, summary_table
 from dolma_kit.stages import Outcome, Stage, counts_of
 
-KEYS = ("url", "text", "paragraphs")
+KEYS = ("url", "text", "paragraphs", "id")
 SUMMARY_NAME = "dedup_exact_summary.json"
 STAGE_NAME = "dedup exact"
 # Keys per partition the automatic `--partitions` aims at: a resolve worker needs ~70 bytes a key with the
@@ -52,8 +52,9 @@ class ExactDedupConfig:
     experiment: str
     """Experiment name: the attribute folder and the first part of every attribute name."""
     key: str
-    """What makes two documents the same: `url` (normalised metadata URL), `text` (normalised whole text) or
-    `paragraphs` (each normalised paragraph; duplicates come out as spans)."""
+    """What makes two documents the same: `url` (normalised metadata URL), `text` (normalised whole text),
+    `paragraphs` (each normalised paragraph; duplicates come out as spans) or `id` (the same `id` twice in one
+    source: ids must be unique within a source, and provenance, trace and mix's id checks rely on it)."""
     destination: str | None = None
     """Attribute root; default: the `documents/` folder's sibling `attributes/<experiment>/`."""
     work_dir: str | None = None

@@ -103,7 +103,10 @@ def hash_shard(
                     starts.append(start)
                     ends.append(end)
         else:
-            normalized = url_of(doc, url_field) if key == "url" else normalize_text(doc.text)
+            if key == "id":  # unique within a source, as the Dolma format asks
+                normalized: str | None = f"{doc.source}\0{doc.id}"
+            else:
+                normalized = url_of(doc, url_field) if key == "url" else normalize_text(doc.text)
             if normalized is not None:
                 digests += _digest(normalized)
                 lines.append(doc.line)

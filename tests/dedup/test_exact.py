@@ -455,3 +455,37 @@ def test_documents_attributes_and_work_dir_on_s3(s3_bucket: str, tmp_path: Path)
         body = client.get_object(Bucket=bucket, Key=f"attributes/e/{key}")["Body"].read()
         assert body == (local / "attributes" / "e" / key).read_bytes()
     assert storage.exists(f"{s3_bucket}/attributes/e/_work/exact/resolve/part-00001.npy.done")
+
+
+def test_key_id_marks_a_repeated_id_within_a_source(tmp_path: Path) -> None:
+    """Ids must be unique within a source; `--key id` finds the ones that are not (later occurrences marked,
+    so the summary counts them and mix can drop them), across shards, and not across sources."""
+    from typer.testing import CliRunner
+
+    from dolma_kit.cli import app
+    from tests.conftest import write_lines
+
+    write_lines(
+        tmp_path / "documents" / "web" / "part-0000.jsonl",
+        [{"id": "a", "text": "one"}, {"id": "b", "text": "two"}],
+    )
+    write_lines(tmp_path / "documents" / "web" / "part-0001.jsonl", [{"id": "a", "text": "three"}])
+    write_lines(tmp_path / "documents" / "wiki" / "part-0000.jsonl", [{"id": "a", "text": "four"}])
+    result = CliRunner().invoke(
+        app, ["dedup", "exact", "-d", f"{tmp_path}/documents/*/*", "-e", "ids", "--key", "id", "-p", "1"]
+    )
+    assert result.exit_code == 0, (result.exception, result.output)
+    assert "exact_id_duplicate: 1" in result.output.replace("│", " ")
+    marked = {}
+    for path in sorted((tmp_path / "attributes" / "ids").glob("*/*.jsonl")):
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            marked[(path.parent.name, path.name, row["id"])] = row["attributes"]["ids__exact_id__duplicate"][
+                0
+            ][2]
+    assert marked == {
+        ("web", "part-0000.jsonl", "a"): 0.0,
+        ("web", "part-0000.jsonl", "b"): 0.0,
+        ("web", "part-0001.jsonl", "a"): 1.0,
+        ("wiki", "part-0000.jsonl", "a"): 0.0,
+    }
