@@ -33,7 +33,8 @@ def parse_json_line(path: str, line_no: int, raw: bytes) -> Any:
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise BadRecordError(path, line_no, f"malformed JSON: {exc.msg} at column {exc.colno}", raw) from None
+        # `exc.msg` may end in "starting at" (json names where a string began): the column comes after a colon
+        raise BadRecordError(path, line_no, f"malformed JSON: {exc.msg}: column {exc.colno}", raw) from None
     except RecursionError:
         raise BadRecordError(path, line_no, "malformed JSON: nested too deeply", raw) from None
     if b"\\u" in raw and _SURROGATE_ESCAPE.search(raw):

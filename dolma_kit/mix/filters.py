@@ -28,6 +28,7 @@ turns it into nested closures so the per-document cost is a few dict lookups and
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable
@@ -72,6 +73,7 @@ OPS: dict[str, Callable[[Any, Any], bool]] = {
     ">=": operator.ge,
 }
 FUNCTIONS = ("count", "any", "all", "exists", "sum", "max", "min", "chars", "score")
+MAX_DEPTH = 100  # levels of `(`, `not` and calls; ~7 parser frames each, well inside Python's 1,000
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +196,8 @@ def tokenize(expr: str, where: Location) -> list[Token]:
             text = m.group()
             if kind == "name" and text in _KEYWORDS:
                 kind = "keyword"
+            if kind == "number" and not math.isfinite(float(text)):  # `1e999` would silently be inf
+                raise where.error(expr, pos, f"number out of range: {text[:40]}", text)
             tokens.append(Token(kind, text, pos))
         pos = m.end()
     tokens.append(Token("end", "", len(expr)))
@@ -212,6 +216,13 @@ class _Parser:
         self.resolver = resolver
         self.tokens = tokenize(expr, where)
         self.i = 0
+        self.depth = 0
+
+    def enter(self, token: Token) -> None:
+        """One level deeper (leave with `self.depth -= 1`); past MAX_DEPTH a recipe error, not a RecursionError."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.fail(token, f"expression nested deeper than {MAX_DEPTH} levels")
 
     def fail(self, token: Token, message: str) -> ConfigError:
         return self.where.error(self.expr, token.offset, message, token.text)
@@ -267,10 +278,11 @@ class _Parser:
 
     def not_expr(self) -> Node:
         if self.peek().kind == "keyword" and self.peek().text == "not":
-            self.take()
+            self.enter(self.take())
             token = self.peek()
             item = self.not_expr()
             self.boolean(item, token)
+            self.depth -= 1
             return Not(item)
         return self.compare()
 
@@ -299,8 +311,10 @@ class _Parser:
         if token.kind == "keyword" and token.text in ("true", "false"):
             return Bool(token.text == "true")
         if token.text == "(":
+            self.enter(token)
             node = self.or_expr()
             self.expect(")")
+            self.depth -= 1
             return node
         if token.kind == "name" and self.peek().text == "(":
             return self.call(token)
@@ -316,6 +330,7 @@ class _Parser:
     def call(self, fn: Token) -> Node:
         if fn.text not in FUNCTIONS:
             raise self.fail(fn, f"unknown function '{fn.text}' (known: {', '.join(FUNCTIONS)})")
+        self.enter(fn)
         self.expect("(")
         args, tokens = [], []
         while True:
@@ -325,6 +340,7 @@ class _Parser:
                 break
             self.take()
         self.expect(")")
+        self.depth -= 1
         _check_call(self, fn, tuple(args), tokens)
         return Call(fn.text, tuple(args))
 

@@ -4,7 +4,7 @@ Two steps, both resumable:
 
 1. **Shards** (parallel, through `executor.run_shards`): each input shard is read in windows of
    `shuffle_window` documents; each window is encoded with `tokenizers`' `encode_batch_fast` (Rust threads),
-   shuffled with an RNG seeded by (seed, the shard's path below its glob root), and written as chunks of
+   shuffled with an RNG seeded by (seed, the shard's `<source>/<shard>` key), and written as chunks of
    at most `max_tokens_per_file` tokens under `<destination>/_work/`. A shard's `chunks.json` lists its chunks
    and is the executor's output (its `.done` marker makes a re-run skip the shard).
 2. **Publish** (one process, cheap): chunks are numbered in input-path order → `part-00000`, `part-00001`, …;
@@ -19,20 +19,24 @@ unlike Dolma, the text is encoded as it is (Dolma strips it), so decoding a docu
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import queue
+import re
 import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from rich.table import Table
 
 from dolma_kit import storage
+from dolma_kit.attributes import attribute_root_and_relative
 from dolma_kit.documents import DOCUMENT_SUFFIXES, Document, DocumentReader
 from dolma_kit.errors import BadRecordError, DolmaKitError
 from dolma_kit.executor import (
@@ -46,6 +50,7 @@ from dolma_kit.executor import (
     summary_table,
     write_summary,
 )
+from dolma_kit.provenance import ID_INDEX_FILES
 from dolma_kit.stages import Outcome, Stage, counts_of
 from dolma_kit.tokenize.loading import LoadedTokenizer, load_tokenizer
 from dolma_kit.tokenize.parts import ChunkWriter
@@ -265,10 +270,13 @@ def _resolve_dtype(requested: str, vocab_size: int) -> str:
 
 
 def _tasks(config: TokenizeConfig) -> list[ShardTask]:
+    """One task per input shard, keyed `<source>/<shard>` as tag's attribute files are (the path below
+    `documents/`, else below the glob root, keeping the parent folder): same-named files of two sources (an
+    explicit list, a shell glob) stay apart. The key names the work files and rejects and seeds the shuffle."""
     work = storage.join(config.destination, "_work")
     tasks = []
     for info in storage.expand(config.documents):
-        rel = info.path[len(info.base) :].lstrip("/") if info.path.startswith(info.base) else info.path
+        _, rel = attribute_root_and_relative(info.path, info.base, "tokenize", work)
         key = _strip_suffix(rel) + ".chunks.json"
         tasks.append(ShardTask(key=key, input=info.path, output=storage.join(work, key), size=info.size))
     return tasks
@@ -297,6 +305,46 @@ def _check_settings(config: TokenizeConfig, settings: _Settings) -> None:
     storage.write_text(path, wanted)
 
 
+_TEMP = re.compile(r"^\.(?P<target>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]+$")  # storage.atomic_write's temp names
+_PUBLISHED = re.compile(r"^part-\d+\.")
+
+
+def _remove_stale_temps(destination: str) -> int:
+    """Delete the temp files of writers a kill stopped (SIGKILL runs no cleanup); return how many.
+
+    `run_one` sweeps a task's output, rejects and marker; tokenize also writes chunk files under `_work/` and,
+    in the driver, settings, the publish plan, part sources, the id index and the manifest. Called when every
+    shard of this run is done, before publishing; a temp file counts as stale when the process named in it
+    is this one or has ended (a killed run's, a worker's the executor retried), so a run started meanwhile
+    on this host keeps its own. At the top level only the names tokenize writes are looked at.
+    """
+    ours = {MANIFEST_NAME, SUMMARY_NAME, *ID_INDEX_FILES.values()}
+
+    def stale(path: Path, top: bool) -> bool:
+        m = _TEMP.match(path.name)
+        if m is None or (top and m["target"] not in ours and not _PUBLISHED.match(m["target"])):
+            return False
+        pid = int(m["pid"])
+        if pid == os.getpid():
+            return True
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            pass  # alive, another user's
+        return False
+
+    root = Path(destination)
+    found = [p for p in root.glob(".*.tmp-*") if stale(p, top=True)]
+    for sub in ("_work", "rejects"):  # tokenize's own folders
+        found += [p for p in (root / sub).rglob(".*.tmp-*") if stale(p, top=False)]
+    for path in found:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    return len(found)
+
+
 def tokenize(config: TokenizeConfig) -> tuple[RunResult, dict[str, Any]]:
     """Run both steps; return the shard counts and the manifest."""
     if storage.is_remote(config.destination):
@@ -323,6 +371,7 @@ def tokenize(config: TokenizeConfig) -> tuple[RunResult, dict[str, Any]]:
     )
     for stats in result.shards:
         stats.shard = stats.shard.removesuffix(".chunks.json")
+    _remove_stale_temps(config.destination)  # every shard is done: no writer of ours is running
     total = result.total
     counts = {"documents_in": total.documents_in, "empty_skipped": total.removed_by.get("empty", 0)}
     counts["rejected"] = total.rejected

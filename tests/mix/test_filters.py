@@ -167,3 +167,51 @@ def test_errors_point_at_file_line_column(expr: str, col: int, message: str) -> 
     assert first.startswith(f"mixers/x.yaml:7:{col}: "), first
     assert message in first
     assert str(info.value).splitlines()[1].strip() == expr.strip()  # the expression is shown under it
+
+
+@pytest.mark.parametrize(
+    ("expr", "col"),
+    [
+        ("(" * 150 + "gopher.pass" + ")" * 150, 5 + 100),  # the 101st '(' is where it goes too deep
+        ("not " * 5000 + "gopher.pass", 5 + 4 * 100),
+        ("not (" * 60 + "gopher.pass" + ")" * 60, 5 + 5 * 50),  # 'not' and '(' both count
+        ("count(" * 120 + "lid.en" + ")" * 120 + " > 0", 5 + 6 * 100),
+    ],
+)
+def test_nesting_too_deep_is_a_recipe_error(expr: str, col: int) -> None:
+    """Deep nesting is refused with the position, before the parser could reach Python's recursion limit."""
+    with pytest.raises(ConfigError) as info:
+        parse_filter(expr, RESOLVER, Location("mixers/x.yaml", 7, 5))
+    first = str(info.value).splitlines()[0]
+    assert first == f"mixers/x.yaml:7:{col}: expression nested deeper than 100 levels", first
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "(" * 100 + "gopher.pass" + ")" * 100,
+        "not " * 100 + "gopher.pass",
+        "not (" * 50 + "gopher.pass" + ")" * 50,
+    ],
+)
+def test_nesting_at_the_limit_parses_compiles_and_runs(expr: str) -> None:
+    node = parse_filter(expr, RESOLVER)
+    assert compile_filter(node)(ATTRS) is True  # an even number of 'not's
+    assert "exp__gopher_v1__pass" in unparse(node)
+
+
+@pytest.mark.parametrize(
+    ("expr", "col"),
+    [
+        ("gopher.word_count < 1e999999", 25),
+        ("gopher.word_count > -1e999", 26),
+        ("gopher.word_count < " + "9" * 400, 25),
+        ("score(pii.email_address, 1e400) > 0", 30),
+    ],
+)
+def test_number_out_of_range_is_a_recipe_error(expr: str, col: int) -> None:
+    """A literal too large for a float would silently become inf (and compare true with everything)."""
+    with pytest.raises(ConfigError) as info:
+        parse_filter(expr, RESOLVER, Location("mixers/x.yaml", 7, 5))
+    first = str(info.value).splitlines()[0]
+    assert first.startswith(f"mixers/x.yaml:7:{col}: number out of range: "), first

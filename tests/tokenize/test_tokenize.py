@@ -185,7 +185,7 @@ def test_skip_bad_counts_and_writes_rejects(tmp_path: Path) -> None:
         2,
         1,
     )
-    with gzip.open(tmp_path / "out" / "rejects" / "part-0000.jsonl.gz", "rt") as fh:
+    with gzip.open(tmp_path / "out" / "rejects" / "web" / "part-0000.jsonl.gz", "rt") as fh:
         assert [json.loads(line)["line"] for line in fh] == [2, 3]
     assert TokenizedDir.open(tmp_path / "out").find_document("d")[0].loc == 5
 
@@ -246,3 +246,31 @@ def test_cli_tokenize_then_provenance(tmp_path: Path) -> None:
     assert json.loads(result.output) == [found]
     assert runner.invoke(app, ["provenance", str(out), "--doc", "nope"]).exit_code == 1
     assert runner.invoke(app, ["provenance", str(out), "--token", "0"]).exit_code != 0
+
+
+@pytest.mark.parametrize("layout", ["{src}/{source}", "{src}/documents/{source}"])
+def test_same_file_name_in_two_source_folders(tmp_path: Path, layout: str) -> None:
+    """An explicit list (or an unquoted shell glob) of `web/part-0000…` and `code/part-0000…`: the keys keep
+    the source folder, as tag's do, so the two files get their own chunks and both documents trace back."""
+    inputs = []
+    for src, source in (("a", "web"), ("b", "code")):
+        path = tmp_path / layout.format(src=src, source=source) / "part-0000.jsonl.gz"
+        with DocumentWriter(str(path)) as out:
+            out.write(Document(id="doc", text=f"the {source} river", source=source))
+            out.write(Document(id=f"{source}-2", text="cake", source=source))
+        inputs.append(str(path))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app, ["tokenize", "-d", *inputs, "--destination", str(out), "--tokenizer", str(DEMO_TOKENIZER)]
+    )
+    assert result.exit_code == 0, result.output
+    tokenized = TokenizedDir.open(out)
+    tokenizer = Tokenizer.from_file(str(DEMO_TOKENIZER))
+    assert tokenized.manifest["sources"] == ["code", "web"] and len(tokenized.parts) == 2
+    for path, source in zip(inputs, ("web", "code"), strict=True):
+        [found] = tokenized.find_document("doc", source=source)
+        assert (found.src, found.loc) == (path, 1)
+        text = tokenizer.decode(tokenized.tokens(found.part)[found.start : found.end - 1].tolist())
+        assert text == f"the {source} river"
+        [second] = tokenized.find_document(f"{source}-2")
+        assert (second.src, second.loc, second.source) == (path, 2, source)
