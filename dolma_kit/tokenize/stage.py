@@ -395,7 +395,14 @@ def _render(config: TokenizeConfig, done: tuple[RunResult, dict[str, Any]]) -> l
         docs, toks = counts["documents"], counts["tokens"]
         row = (source, f"{docs:,}", f"{toks:,}", f"{toks / max(docs, 1):,.0f}")
         table.add_row(*row, style="bold" * (source == "total"))
-    return [summary_table(result), table]
+    out: list[Any] = [summary_table(result), table]
+    if manifest.get("repeated_ids"):
+        repeated = ", ".join(f"{s}: {n:,}" for s, n in manifest["repeated_ids"].items())
+        out.append(
+            f"[yellow]warning: ids repeated within a source ({repeated} later occurrences): provenance --doc "
+            "finds each of them; `dolma-kit dedup exact --key id` marks them for mix to drop[/]"
+        )
+    return out
 
 
 def _outcome(config: TokenizeConfig, done: tuple[RunResult, dict[str, Any]]) -> Outcome:

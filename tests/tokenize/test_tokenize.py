@@ -274,3 +274,27 @@ def test_same_file_name_in_two_source_folders(tmp_path: Path, layout: str) -> No
         assert text == f"the {source} river"
         [second] = tokenized.find_document(f"{source}-2")
         assert (second.src, second.loc, second.source) == (path, 2, source)
+
+
+def test_repeated_ids_are_counted_in_the_manifest_and_warned(tmp_path: Path) -> None:
+    """Ids must be unique within a source: tokenize counts the later occurrences (from the id index it builds
+    anyway) in `manifest.json` and prints a warning, never silently; the same id in two sources is fine."""
+    write_lines(
+        tmp_path / "documents" / "web" / "part-0000.jsonl",
+        [{"id": "a", "text": "one two"}, {"id": "a", "text": "three"}],
+    )
+    write_lines(
+        tmp_path / "documents" / "web" / "part-0001.jsonl",
+        [{"id": "a", "text": "four"}, {"id": "b", "text": "five"}],
+    )
+    write_lines(tmp_path / "documents" / "wiki" / "part-0000.jsonl", [{"id": "a", "text": "six"}])
+    result = CliRunner().invoke(
+        app,
+        ["tokenize", "-d", f"{tmp_path}/documents/*/*", "--destination", str(tmp_path / "tok"),
+         "--tokenizer", str(DEMO_TOKENIZER), "-p", "1"],
+    )  # fmt: skip
+    assert result.exit_code == 0, (result.exception, result.output)
+    manifest = json.loads((tmp_path / "tok" / "manifest.json").read_text())
+    assert manifest["repeated_ids"] == {"web": 2}
+    assert "ids repeated within a source (web: 2 later occurrences)" in " ".join(result.output.split())
+    assert len(TokenizedDir.open(str(tmp_path / "tok")).find_document("a", source="web")) == 3
