@@ -6,6 +6,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 # the stage subcommands register themselves (`cli.options.STAGE_COMMANDS`) as their modules load
 from dolma_kit.cli import (  # noqa: F401
@@ -28,7 +29,9 @@ from dolma_kit.cli import (  # noqa: F401
 from dolma_kit.cli.options import STAGE_COMMANDS
 from dolma_kit.cli.variadic import VariadicGroup
 from dolma_kit.errors import DolmaKitError
+from dolma_kit.executor.local import Interrupted, stop_on_signals
 from dolma_kit.stages import MODULES
+from dolma_kit.storage import os_reason
 
 app = typer.Typer(
     cls=VariadicGroup,
@@ -68,9 +71,32 @@ err_console = Console(stderr=True)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: user errors print one red line and exit 2, never a traceback."""
+    """Console-script entry point: user errors print one red line and exit 2, never a traceback.
+
+    SIGINT and SIGTERM stop the command (worker processes ended) with one line saying how far it got, and exit
+    130 / 143. An OSError or S3 error that no lower layer named is printed the same way (exit 2).
+    """
     try:
-        app(args=argv)
-    except DolmaKitError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        with stop_on_signals():
+            app(args=argv)
+    except Interrupted as exc:
+        err_console.print(escape(str(exc)), highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except Exception as exc:
+        message = _user_error(exc)
+        if message is None:
+            raise
+        err_console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         sys.exit(2)
+
+
+def _user_error(exc: Exception) -> str | None:
+    """The one-line message for an error a user can act on: ours, the disk's, or S3's; None for a bug."""
+    if isinstance(exc, DolmaKitError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return f"{exc.filename}: {os_reason(exc)}" if exc.filename is not None else os_reason(exc)
+    botocore = sys.modules.get("botocore.exceptions")  # only loaded when S3 was used
+    if botocore is not None and isinstance(exc, (botocore.BotoCoreError, botocore.ClientError)):
+        return f"S3: {exc}"
+    return None

@@ -1,11 +1,13 @@
 """Runs a stage's per-shard function over many shards: locally or on Ray, with progress, resume and counts.
 
 The face of the family: `shards` (the contract: `ShardTask`, `ShardStats`, `run_one`, `RunResult`, the
-`ExecutorConfig`), `local` (`run_shards`: in-process or a spawn pool; Ray when configured), `ray` (the Ray
-backend, an optional extra, imported only when chosen), `report` (summary table and JSON, rejects files).
+`ExecutorConfig`), `local` (`run_shards`: in-process or a spawn pool; Ray when configured; stopping on SIGINT /
+SIGTERM), `lock` (one run per destination), `ray` (the Ray backend, an optional extra, imported only when
+chosen), `report` (summary table and JSON, rejects files).
 """
 
-from dolma_kit.executor.local import default_processes, run_shards
+from dolma_kit.executor.local import Interrupted, default_processes, run_shards, stop_on_signals
+from dolma_kit.executor.lock import DestinationInUse
 from dolma_kit.executor.report import RejectsWriter, summary_table, write_summary
 from dolma_kit.executor.shards import (
     EXECUTORS,
@@ -21,7 +23,9 @@ from dolma_kit.executor.shards import (
 __all__ = [
     "EXECUTORS",
     "MARKER_SUFFIX",
+    "DestinationInUse",
     "ExecutorConfig",
+    "Interrupted",
     "RejectsWriter",
     "RunResult",
     "ShardFn",
@@ -30,6 +34,7 @@ __all__ = [
     "default_processes",
     "run_one",
     "run_shards",
+    "stop_on_signals",
     "summary_table",
     "write_summary",
 ]

@@ -4,15 +4,31 @@ Shards whose `.done` marker exists are skipped (unless `force`) and still report
 through `shards.run_one`, here or on Ray (`executor.ray`, an optional extra) when the `ExecutorConfig` says so.
 Worker processes use the `spawn` start method: the driver runs a progress-bar thread, and forking a process
 with threads can deadlock in the child.
+
+Each output root is locked for the run (`executor.lock`): a second run on the same destination stops at once.
+
+Stopping (docs/reliability.md): SIGINT or SIGTERM (the CLI turns both into `Interrupted`, see `stop_on_signals`;
+a library caller's Ctrl-C is a `KeyboardInterrupt`) ends the worker processes at once instead of waiting for
+their running shards, and raises with "interrupted: N of M shards done, re-run to resume". A shard cut short has
+no `.done` marker (`run_one` writes it after the function returns) and its output is only a temp file (outputs
+are written atomically), so a re-run redoes exactly those shards. Workers ignore SIGINT (a terminal's Ctrl-C
+reaches the whole process group; the driver ends them) and die with the driver on Linux, even when it is
+SIGKILLed, so no orphan keeps writing into a destination that a re-run has taken over.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing as mp
 import os
+import signal
+import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from queue import Empty
 from typing import Any
 
@@ -27,6 +43,7 @@ from rich.progress import (
 )
 
 from dolma_kit.errors import DolmaKitError
+from dolma_kit.executor.lock import destination_locks
 from dolma_kit.executor.shards import (
     ExecutorConfig,
     RunResult,
@@ -37,14 +54,82 @@ from dolma_kit.executor.shards import (
     run_one,
 )
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+GRACE_SECONDS = 2.0  # after SIGTERM, a worker still alive this long is SIGKILLed
+_PR_SET_PDEATHSIG = 1
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM stopped the command. `str()` is the line to print; the exit status is 128 + `signum`.
+
+    A `BaseException` like `KeyboardInterrupt` (cleanup that catches `Exception` lets it through), but not one:
+    the CLI framework would turn a `KeyboardInterrupt` into a silent exit 130.
+    """
+
+    def __init__(self, signum: int = signal.SIGINT, message: str = "interrupted") -> None:
+        super().__init__(message)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """While the block runs, SIGINT and SIGTERM raise `Interrupted` in the main thread (a no-op elsewhere).
+
+    Only the first signal raises: one that comes while the run is stopping is ignored, so cleanup finishes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    fired: list[int] = []
+
+    def handler(signum: int, _frame: Any) -> None:
+        if not fired:
+            fired.append(signum)
+            raise Interrupted(signum)
+
+    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old if old is not None else signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back from this thread (delivered when the block ends). Processes started in the
+    block inherit both held until `_init_worker` runs: a Ctrl-C during a worker's start-up cannot print a
+    traceback there, and a SIGTERM then ends it as soon as it is up."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 # --------------------------------------------------------------------------------------------- workers
 
 _QUEUE: Any = None
 
 
-def _init_worker(queue: Any) -> None:
+def _init_worker(queue: Any, driver: int) -> None:
     global _QUEUE
     _QUEUE = queue
+    # the driver ends its workers: a terminal's Ctrl-C reaches the whole process group
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked while it started (`_signals_held`)
+    if sys.platform == "linux":  # die with the driver, even a SIGKILLed one: no orphan writes on
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != driver:
+        os._exit(1)  # the driver died before the line above took effect
 
 
 def _queue_sink(docs: int, nbytes: int) -> None:
@@ -79,6 +164,8 @@ def run_shards(
 
     `fn` must be picklable (a module-level function or a `functools.partial` of one) when processes > 1 or
     on Ray. On Ray, `processes` is the local cluster's CPUs; a joined cluster runs as many tasks as it has CPUs.
+    The output roots are locked for the call (`DestinationInUse` if another run holds one). SIGINT / SIGTERM
+    end the workers and raise `Interrupted` (`KeyboardInterrupt` for a plain Ctrl-C) saying how far it got.
     """
     executor = executor or ExecutorConfig()
     console = console or Console(stderr=True)
@@ -86,15 +173,35 @@ def run_shards(
     if len(set(keys)) != len(keys):
         raise DolmaKitError(f"{title}: two input files map to the same output; check the --documents globs")
     results: dict[str, ShardStats] = {}
-    todo = []
-    for task in tasks:
-        done = None if force else load_marker(task)
-        if done is not None:
-            results[task.key] = done
-        else:
-            todo.append(task)
+    try:
+        with destination_locks(sorted({t.root for t in tasks})):
+            todo = []
+            for task in tasks:
+                done = None if force else load_marker(task)
+                if done is not None:
+                    results[task.key] = done
+                else:
+                    todo.append(task)
+            _run(fn, todo, results, title, processes, console, executor)
+    except (KeyboardInterrupt, Interrupted) as exc:
+        message = f"interrupted: {len(results)} of {len(tasks)} shards done, re-run to resume"
+        if isinstance(exc, Interrupted):
+            raise Interrupted(exc.signum, message) from None
+        raise KeyboardInterrupt(message) from None
+    return RunResult(title, [results[t.key] for t in tasks])
+
+
+def _run(
+    fn: ShardFn,
+    todo: list[ShardTask],
+    results: dict[str, ShardStats],
+    title: str,
+    processes: int | None,
+    console: Console,
+    executor: ExecutorConfig,
+) -> None:
     cluster_cpus = processes or default_processes()
-    processes = max(1, min(processes or default_processes(), len(todo) or 1))
+    processes = max(1, min(cluster_cpus, len(todo) or 1))
     total_bytes = sum(t.size for t in todo)
     with Progress(
         TextColumn(f"[bold]{title}[/]"),
@@ -134,9 +241,7 @@ def run_shards(
                 results[task.key] = run_one(fn, task, advance)
                 advance(0, 0, 1)
         else:
-            _run_pool(fn, todo, processes, results, advance)
-    result = RunResult(title, [results[t.key] for t in tasks])
-    return result
+            _run_pool(fn, todo, processes, results, advance, title)
 
 
 def _run_pool(
@@ -145,29 +250,76 @@ def _run_pool(
     processes: int,
     results: dict[str, ShardStats],
     advance: Callable[..., None],
+    title: str,
 ) -> None:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     # largest shards first: the pool finishes sooner when the long tail is small
     ordered = sorted(todo, key=lambda t: -t.size)
-    with ProcessPoolExecutor(processes, mp_context=ctx, initializer=_init_worker, initargs=(queue,)) as pool:
-        futures: dict[Future[ShardStats], ShardTask] = {
-            pool.submit(_run_in_worker, fn, t): t for t in ordered
-        }
+    pool = ProcessPoolExecutor(
+        processes, mp_context=ctx, initializer=_init_worker, initargs=(queue, os.getpid())
+    )
+    futures: dict[Future[ShardStats], ShardTask] = {}
+    try:
+        with _signals_held():  # the workers start here (one per submit, up to `processes`)
+            for task in ordered:
+                futures[pool.submit(_run_in_worker, fn, task)] = task
         pending = set(futures)
-        try:
-            while pending:
-                done, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
-                _drain(queue, advance)
-                for fut in done:
-                    results[futures[fut].key] = fut.result()
-                    advance(0, 0, 1)
-        except BaseException:
-            for fut in pending:
-                fut.cancel()
-            raise
-        finally:
+        while pending:
+            done, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
             _drain(queue, advance)
+            for fut in done:
+                try:
+                    results[futures[fut].key] = fut.result()
+                except BrokenProcessPool as exc:
+                    raise DolmaKitError(
+                        f"{title}: a worker process died while running {futures[fut].key} (out of memory? "
+                        "killed?); finished shards are kept: re-run to resume"
+                    ) from exc
+                advance(0, 0, 1)
+    except (KeyboardInterrupt, Interrupted):
+        # a shard may have finished (its marker written) before its result was read: count it done
+        started = [t for f, t in futures.items() if t.key not in results and (f.running() or f.done())]
+        _end_workers(pool)
+        for task in started:
+            stats = load_marker(task)
+            if stats is not None:
+                results[task.key] = stats
+        raise
+    except BaseException:
+        _finish(pool, queue, advance)
+        raise
+    _finish(pool, queue, advance)
+
+
+def _finish(pool: ProcessPoolExecutor, queue: Any, advance: Callable[[int, int], None]) -> None:
+    """Shut the pool down: shards still running finish (and get their markers); a signal meanwhile ends them."""
+    try:
+        pool.shutdown(wait=True, cancel_futures=True)
+    except (KeyboardInterrupt, Interrupted):
+        _end_workers(pool)
+        raise
+    _drain(queue, advance)
+
+
+def _end_workers(pool: ProcessPoolExecutor) -> None:
+    """End the pool's worker processes now: SIGTERM, then SIGKILL for any alive after `GRACE_SECONDS`.
+
+    A `ProcessPoolExecutor` cannot cancel a running call (its shutdown waits for them), hence its private
+    `_processes`. The progress queue is not drained: a worker killed mid-message would block the read.
+    """
+    with _signals_held():
+        workers = list((getattr(pool, "_processes", None) or {}).values())
+        for worker in workers:
+            worker.terminate()
+        deadline = time.monotonic() + GRACE_SECONDS
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        for worker in workers:
+            if worker.is_alive():
+                worker.kill()
+                worker.join()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _drain(queue: Any, advance: Callable[[int, int], None]) -> None:

@@ -10,7 +10,9 @@ terminal).
 Failures: a task that raises is retried (`max_retries`, with `retry_exceptions`) and so is one whose worker or
 node died, since those may be transient (a network error, a preempted machine). A `DolmaKitError` (bad input,
 bad option) is not: the task returns it instead of raising it, and the driver raises it with its message
-unchanged, as the local executor would.
+unchanged, as the local executor would. A `StorageError` marked transient (S3 unreachable, throttled) is
+retried, and if it still fails, the driver raises it unwrapped too. An interrupted driver (SIGINT, SIGTERM)
+cancels its tasks by force, ending their worker processes.
 
 Ray is an optional extra and is imported only here, only when `--executor ray` is chosen.
 """
@@ -129,6 +131,8 @@ def shard_task(
     try:
         stats = run_one(fn, task, sink if progress is not None else None)
     except DolmaKitError as exc:
+        if getattr(exc, "transient", False):
+            raise  # Ray retries it
         return None, _portable(exc)
     stats._sink = None
     return stats, None
@@ -184,16 +188,22 @@ def run_ray(
             done, pending = ray.wait(pending, num_returns=len(pending), timeout=POLL_SECONDS)
             update()
             for ref in done:
-                stats, error = ray.get(ref)
+                try:
+                    stats, error = ray.get(ref)
+                except ray.exceptions.RayTaskError as exc:
+                    if isinstance(exc.cause, DolmaKitError):  # a transient one, retried to no avail
+                        raise _portable(exc.cause) from None
+                    raise
                 if error is not None:
                     raise error
                 results[refs[ref].key] = stats
                 finished[0] += stats.documents_in
                 finished[1] += stats.bytes_in
                 advance(0, 0, 1)
-    except BaseException:
+    except BaseException as exc:
+        stopping = not isinstance(exc, Exception)  # SIGINT / SIGTERM: end the running tasks now
         for ref in pending:
-            ray.cancel(ref)
+            ray.cancel(ref, force=stopping)
         raise
     # an update sent just before a task returned may not have reached the actor yet: the counts are exact
     advance(max(0, finished[0] - reported[0]), max(0, finished[1] - reported[1]))
