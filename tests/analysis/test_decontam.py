@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +12,17 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from dolma_kit.analysis.decontam import DecontamConfig, decontaminate, match_documents
-from dolma_kit.analysis.evalset import EvalSet, build_eval_set
+from dolma_kit.analysis.decontam import (
+    REPORT_NAME,
+    DecontamConfig,
+    decontaminate,
+    match_documents,
+    match_long_document,
+)
+from dolma_kit.analysis.evalset import EvalSet, build_eval_set, normalize_paragraphs, normalized_pieces
 from dolma_kit.cli import app
 from dolma_kit.errors import DolmaKitError
+from dolma_kit.text import paragraph_spans
 from tests.analysis.conftest import FORUM_LEAK, LEAK, SHORT_EVAL, Pipeline, read_jsonl
 from tests.conftest import write_lines
 
@@ -242,3 +250,128 @@ def test_whole_text_normalisation_equals_per_paragraph() -> None:
     for text in texts:
         spans = paragraph_spans(text)
         assert normalize_paragraphs(text, spans) == [normalize_text(text[s:e]) for s, e in spans], repr(text)
+
+
+# --------------------------------------------------------------------------------------------- long documents
+
+VOCAB = [
+    "the", "a", "of", "river", "bridge", "north", "deck", "ferry", "lens", "night", "clear", "year", "École",
+    "straße", "ΣΊΣΥΦΟΣ", "ﬁnal", "ﬀ\u0301", "e\u0301t\u0301e", "\u0301lead", "Ⅻ", "２０２４", "1887", "東京",
+    "naïve", "ǅemal", "word,", "(x)", "«quoted»", "don't", "3.14", "#tag", "@user", "¿qué?", "—", "...", "!!",
+]  # fmt: skip
+"""Words of the random texts: non-ASCII, ligatures and compatibility forms, combining marks (one leading its
+word), digits, and tokens that are punctuation only (they normalise to nothing)."""
+SPACES = [" "] * 12 + [
+    "  ", "\t", "\u00a0", "\u3000", " \u0301", "\n", "\n", "\r\n", "\n\n", "\n \n", "\n!!\n", "\n‼ —\n",
+]  # fmt: skip
+"""Separators: spaces that normalise to a space, a combining mark after a space, line breaks, blank lines and
+punctuation-only lines."""
+
+
+def random_text(rng: random.Random, passages: list[list[str]]) -> str:
+    """Random words and separators, with evaluation passages planted (case changed, a break inside some)."""
+    parts: list[str] = []
+    long_line = rng.random() < 0.3  # one paragraph of many words, longer than any piece
+    for _ in range(rng.randint(0, 120)):
+        if rng.random() < 0.1:
+            words = rng.choice(passages)
+            words = [w.upper() if rng.random() < 0.3 else w for w in words]
+            parts.append(
+                " ".join(words[: (k := rng.randint(1, len(words)))])
+                + rng.choice(SPACES)
+                + " ".join(words[k:])
+            )
+        else:
+            parts.append(rng.choice(VOCAB))
+        parts.append(" " if long_line else rng.choice(SPACES))
+    return "".join(parts).strip(" ") if rng.random() < 0.5 else "".join(parts)
+
+
+def random_eval_set(tmp_path: Path, rng: random.Random) -> tuple[EvalSet, list[list[str]]]:
+    """Passages of 3 to 9 words: with ngram 6 and min_words 3 the set holds 6-grams and 3-, 4- and 5-grams."""
+    passages = [[rng.choice(VOCAB) for _ in range(rng.randint(3, 9))] for _ in range(12)]
+    paths = [
+        str(write_lines(tmp_path / f"eval-{i}.jsonl", [{"text": " ".join(p)} for p in passages[i::2]]))
+        for i in range(2)
+    ]
+    return build_eval_set(paths, field="text", ngram=6, min_words=3), passages
+
+
+def test_long_documents_match_piecewise_as_whole(tmp_path: Path) -> None:
+    """In pieces of a few characters (cut inside lines, before combining marks, between the words of a gram),
+    a document gives the very Match (counts, paragraph spans, files) and the words that the whole text gives."""
+    rng = random.Random(7)
+    evals, passages = random_eval_set(tmp_path, rng)
+    assert sorted(evals.lengths) == [3, 4, 5, 6]
+    contaminated = across = 0
+    files: set[int] = set()
+    for _ in range(120):
+        text = random_text(rng, passages)
+        (whole,) = match_documents([text], evals, 6, max_chars=len(text) + 1)
+        for budget in (rng.randint(1, 6), rng.randint(7, 80)):
+            assert match_long_document(text, evals, budget) == whole, (budget, text)
+        words = " ".join(n for norms, _ in normalized_pieces(text, rng.randint(1, 30)) for n in norms)
+        assert words == " ".join(n for n in normalize_paragraphs(text, paragraph_spans(text)) if n)
+        contaminated += whole.grams > 0
+        across += whole.grams > 0 and len(whole.paragraphs) > 1
+        files.update(whole.eval_files)
+    assert contaminated > 50 and across > 20 and files == {0, 1}  # tested on matches, not only on misses
+    # a batch routes its long texts to the piecewise path, the others stay batched, in order
+    texts = [random_text(rng, passages) for _ in range(20)]
+    assert match_documents(texts, evals, 6, max_chars=40) == match_documents(
+        texts, evals, 6, max_chars=1 << 30
+    )
+
+
+def test_cli_long_document_in_pieces_gives_the_whole_documents_files(tmp_path: Path, monkeypatch) -> None:
+    """`dolma-kit run` with `--decontaminate.batch_chars` small: a 3 MB document (long lines, one of 1 MB,
+    leaks across line breaks) is matched in pieces, and every attribute file and the report are byte for byte
+    those of the whole-document computation."""
+    import dolma_kit.analysis.decontam as decontam
+
+    rng = random.Random(3)
+    evals_rows = [{"text": LEAK}, {"text": PASSAGE_B}, {"text": SHORT_EVAL}]
+    write_lines(tmp_path / "eval.jsonl", evals_rows)
+    lines: list[str] = []
+    size = 0
+    while size < 2_000_000:
+        line = " ".join(rng.choice(VOCAB) for _ in range(rng.choice([5, 40, 400])))
+        if rng.random() < 0.05:
+            leak = rng.choice([LEAK, PASSAGE_B, SHORT_EVAL]).split()
+            k = rng.randint(0, len(leak))
+            line += " " + " ".join(leak[:k]) + rng.choice(["\n", " "]) + " ".join(leak[k:]).upper()
+        lines.append(line)
+        size += len(line) + 1
+    lines.insert(len(lines) // 2, " ".join([*VOCAB, LEAK] * 2800))  # one line of 1 MB
+    text = "\n".join(lines)
+    docs = tmp_path / "corpus/documents"
+    write_lines(
+        docs / "web/p.jsonl",
+        [{"id": "s1", "text": LEAK}, {"id": "big", "text": text}, {"id": "s2", "text": "x"}],
+    )
+    write_lines(docs / "wiki/p.jsonl", [{"id": "w1", "text": PASSAGE_B.lower()}])
+    (tmp_path / "p.yaml").write_text(
+        f"work_dir: {tmp_path}/work\nstages:\n  - command: decontaminate\n    eval: [{tmp_path}/eval.jsonl]\n"
+        f"    documents: ['{docs}/*/*.jsonl']\n    experiment: big\n"
+    )
+    pieces: list[int] = []
+    long_match = decontam.match_long_document
+    monkeypatch.setattr(
+        decontam, "match_long_document", lambda t, *a: pieces.append(len(t)) or long_match(t, *a)
+    )
+    outputs = []
+    for budget, extra in ((1 << 30, []), (4096, ["--force"])):
+        result = CliRunner().invoke(
+            app, ["run", str(tmp_path / "p.yaml"), f"--decontaminate.batch_chars={budget}", "-p", "1", *extra]
+        )
+        assert result.exit_code == 0, result.output
+        root = tmp_path / "corpus/attributes/big"
+        outputs.append(
+            {str(p.relative_to(root)): p.read_bytes() for p in [*root.glob("*/*.jsonl"), root / REPORT_NAME]}
+        )
+    assert pieces == [len(text)]  # the whole path first, then the piecewise one, for the long document only
+    assert sorted(outputs[0]) == [REPORT_NAME, "web/p.jsonl", "wiki/p.jsonl"] and outputs[0] == outputs[1]
+    big = next(
+        row for row in read_jsonl(tmp_path / "corpus/attributes/big/web/p.jsonl") if row["id"] == "big"
+    )
+    assert len(big["attributes"]["big__decontam__contaminated_paragraph"]) > 50
