@@ -91,12 +91,16 @@ class _Chunk:
     def _open(self, suffix: str) -> IO[bytes]:
         return self._stack.enter_context(storage.atomic_write(self.prefix + suffix))
 
-    def add(self, tokens: np.ndarray, lengths: np.ndarray, docs: list[Document], codes: list[int]) -> None:
-        """Append documents (in output order) whose concatenated tokens, EOS included, are `tokens`."""
+    def add(
+        self, tokens: list[list[np.ndarray]], lengths: np.ndarray, docs: list[Document], codes: list[int]
+    ) -> None:
+        """Append documents (in output order); a document's tokens, EOS included, are its arrays in turn."""
         base = self.stats.tokens
         starts = base + np.concatenate(([0], np.cumsum(lengths[:-1])))
         ends = starts + lengths
-        self.tokens_out.write(tokens.tobytes())
+        for arrays in tokens:
+            for piece in arrays:
+                self.tokens_out.write(np.ascontiguousarray(piece).view(np.uint8).data)  # no copy
         ids_bytes = [d.id.encode("utf-8") for d in docs]
         self.ids_out.write(b"".join(ids_bytes))
         offset = self.id_offsets[-1]
@@ -182,9 +186,11 @@ class ChunkWriter:
             self.sources.append(source)
         return code
 
-    def write(self, tokens: np.ndarray, lengths: np.ndarray, docs: list[Document]) -> None:
-        """Append documents in output order; `tokens` is their concatenation, `lengths` their sizes."""
+    def write(self, tokens: list[list[np.ndarray]], docs: list[Document]) -> None:
+        """Append documents in output order; `tokens[i]` holds document i's token arrays, EOS included
+        (little-endian; a long document's pieces are written one after the other, never joined)."""
         codes = [self._code(d.source) for d in docs]
+        lengths = np.array([sum(len(a) for a in arrays) for arrays in tokens], dtype=np.int64)
         ends = np.cumsum(lengths)
         i = 0
         while i < len(docs):
@@ -199,8 +205,7 @@ class ChunkWriter:
                     self._roll()
                     continue
                 k = i + 1  # a document longer than max_tokens gets a chunk of its own
-            stop = int(ends[k - 1])
-            self._chunk.add(tokens[start:stop], lengths[i:k], docs[i:k], codes[i:k])
+            self._chunk.add(tokens[i:k], lengths[i:k], docs[i:k], codes[i:k])
             i = k
             if self._chunk.stats.tokens >= self.max_tokens:
                 self._roll()

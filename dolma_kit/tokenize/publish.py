@@ -176,6 +176,7 @@ def publish(
         "seed": settings["seed"],
         "max_tokens_per_file": settings["max_tokens_per_file"],
         "shuffle_window": settings["shuffle_window"],
+        "shuffle_window_tokens": settings["shuffle_window_tokens"],
         "documents": sum(e["documents"] for e in plan),
         "tokens": sum(e["tokens"] for e in plan),
         "input_documents": counts["documents_in"],

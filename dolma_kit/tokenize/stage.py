@@ -2,10 +2,11 @@
 
 Two steps, both resumable:
 
-1. **Shards** (parallel, through `executor.run_shards`): each input shard is read in windows of
-   `shuffle_window` documents; each window is encoded with `tokenizers`' `encode_batch_fast` (Rust threads),
-   shuffled with an RNG seeded by (seed, the shard's `<source>/<shard>` key), and written as chunks of
-   at most `max_tokens_per_file` tokens under `<destination>/_work/`. A shard's `chunks.json` lists its chunks
+1. **Shards** (parallel, through `executor.run_shards`): each input shard is read by a thread in batches
+   bounded in documents and characters (reading.py) and encoded with `tokenizers`' `encode_batch_fast` (Rust
+   threads; a long text in pieces, encoding.py); windows of `shuffle_window` documents (or
+   `shuffle_window_tokens` tokens) are shuffled with an RNG seeded by (seed, the shard's `<source>/<shard>`
+   key) and written as chunks of at most `max_tokens_per_file` tokens under `<destination>/_work/`. A shard's `chunks.json` lists its chunks
    and is the executor's output (its `.done` marker makes a re-run skip the shard).
 2. **Publish** (one process, cheap): chunks are numbered in input-path order → `part-00000`, `part-00001`, …;
    their files are moved to the final names, source codes renumbered into the sorted source list, the id
@@ -23,12 +24,9 @@ import contextlib
 import functools
 import json
 import os
-import queue
 import re
-import threading
 import zlib
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +35,8 @@ from rich.table import Table
 
 from dolma_kit import storage
 from dolma_kit.attributes import attribute_root_and_relative
-from dolma_kit.documents import DOCUMENT_SUFFIXES, Document, DocumentReader
-from dolma_kit.errors import BadRecordError, DolmaKitError
+from dolma_kit.documents import DOCUMENT_SUFFIXES, Document
+from dolma_kit.errors import DolmaKitError
 from dolma_kit.executor import (
     ExecutorConfig,
     RejectsWriter,
@@ -52,12 +50,15 @@ from dolma_kit.executor import (
 )
 from dolma_kit.provenance import ID_INDEX_FILES
 from dolma_kit.stages import Outcome, Stage, counts_of
+from dolma_kit.tokenize.encoding import BATCH_CHARS_PER_THREAD, PIECE_CHARS, Encoder
 from dolma_kit.tokenize.loading import LoadedTokenizer, load_tokenizer
 from dolma_kit.tokenize.parts import ChunkWriter
 from dolma_kit.tokenize.publish import MANIFEST_NAME, publish
+from dolma_kit.tokenize.reading import Batches
 
 DTYPES = {"uint16": np.uint16, "uint32": np.uint32}
 THREADS_PER_PROCESS = 8
+SHUFFLE_WINDOW_TOKENS = 1 << 25
 
 
 SUMMARY_NAME = "tokenize_summary.json"
@@ -79,7 +80,15 @@ class TokenizeConfig:
     max_tokens_per_file: int = 512 * 2**20
     """Dolma's default part size: 512 Mi tokens (1 GiB of uint16)."""
     shuffle_window: int = 10_000
-    """Documents shuffled together (Dolma's local_shuffle); also the encode batch."""
+    """Documents shuffled together (Dolma's local_shuffle)."""
+    shuffle_window_tokens: int = SHUFFLE_WINDOW_TOKENS
+    """A shuffle window also closes once it holds this many tokens, so it is bounded in memory (2 or 4 bytes
+    a token) however long its documents; ordinary corpora (10,000 documents under ~3,000 tokens on average)
+    never reach it."""
+    piece_chars: int = PIECE_CHARS
+    """A longer text is encoded in pieces of about this many characters, cut where the tokenizer splits
+    anyway, so memory is bounded and ids are unchanged (encoding.py; 0: every text whole). Not a setting of
+    the output: any value gives the same bytes."""
     eos_id: int | None = None
     pad_id: int | None = None
     threads: int | None = None
@@ -103,6 +112,7 @@ class _Settings:
     seed: int
     max_tokens_per_file: int
     shuffle_window: int
+    shuffle_window_tokens: int
 
 
 # --------------------------------------------------------------------------------------------- shards
@@ -127,87 +137,52 @@ def _strip_suffix(key: str) -> str:
     return key
 
 
-@dataclass(slots=True)
-class _Window:
-    """Documents read ahead by the reader thread, with what it met on the way (applied by the main thread,
-    which alone touches `ShardStats` and the rejects file)."""
-
-    docs: list[Document] = field(default_factory=list)
-    empty: int = 0
-    bad: list[BadRecordError] = field(default_factory=list)
-    bytes_read: int = 0
-
-
-def _read_windows(path: str, size: int, skip_bad: bool) -> Iterator[_Window]:
-    window = _Window()
-    reader = DocumentReader(path, on_bad=window.bad.append if skip_bad else None)
-    for doc in reader:
-        if doc.text.strip():
-            window.docs.append(doc)
-        else:
-            window.empty += 1
-        if len(window.docs) >= size:
-            window.bytes_read = reader.bytes_read
-            yield window
-            window = _Window()
-            reader.on_bad = window.bad.append if skip_bad else None
-    window.bytes_read = reader.bytes_read
-    yield window
-
-
-def _prefetched(items: Iterator[_Window]) -> Iterator[_Window]:
-    """Run `items` one step ahead in a thread: JSON decoding overlaps encoding, which releases the GIL."""
-    out: queue.Queue[Any] = queue.Queue(maxsize=1)
-    stop = threading.Event()
-    done = object()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                while True:
-                    if stop.is_set():
-                        return  # the consumer failed or stopped: read no further
-                    try:
-                        out.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-        except BaseException as exc:
-            out.put(exc)
-            return
-        out.put(done)
-
-    thread = threading.Thread(target=produce, name="tokenize-reader", daemon=True)
-    thread.start()
-    try:
-        while (item := out.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-
-
 def tokenize_shard(
-    settings: _Settings, threads: int, skip_bad: bool, task: ShardTask, stats: ShardStats
+    settings: _Settings,
+    threads: int,
+    skip_bad: bool,
+    piece_chars: int,
+    task: ShardTask,
+    stats: ShardStats,
 ) -> None:
-    """Tokenize one input shard into chunks under `_work/`; write `task.output` (chunks.json) last."""
+    """Tokenize one input shard into chunks under `_work/`; write `task.output` (chunks.json) last.
+
+    Documents are read in batches (`reading.Batches`) and encoded as they come (`encoding.Encoder`); the
+    shuffle window holds their token arrays, not their texts, and closes at `shuffle_window` documents or
+    `shuffle_window_tokens` tokens, whichever comes first.
+    """
     loaded = _tokenizer(settings.tokenizer, settings.eos_id, settings.pad_id, threads)
-    dtype = DTYPES[settings.dtype]
+    encoder = Encoder(
+        loaded.tokenizer,
+        loaded.eos_id,
+        DTYPES[settings.dtype],
+        piece_chars,
+        batch_chars=BATCH_CHARS_PER_THREAD * threads,
+    )
     stem = task.key.removesuffix(".chunks.json")
     rejects_path = storage.join(storage.parent(task.root), "rejects", stem + ".jsonl.gz")
     storage.remove_stale_temps(rejects_path)
     rng = np.random.Generator(np.random.PCG64([settings.seed, zlib.crc32(stem.encode("utf-8"))]))
     writer = ChunkWriter(storage.join(task.root, stem), task.input, settings.max_tokens_per_file)
+    window = _Window()
     try:
         with RejectsWriter(_RejectsAt(rejects_path), stats) as rejects:  # type: ignore[arg-type]
-            for window in _prefetched(_read_windows(task.input, settings.shuffle_window, skip_bad)):
-                for exc in window.bad:
+            batches = Batches(task.input, skip_bad=skip_bad, max_docs=settings.shuffle_window)
+            for batch in batches:
+                for exc in batch.bad:
                     rejects(exc)
-                for _ in range(window.empty):
+                for _ in range(batch.empty):
                     stats.remove("empty")
-                _encode_window(loaded, dtype, rng, window.docs, writer, stats)
-                stats.progress_bytes(window.bytes_read)
+                encoded = encoder.encode([d.text for d in batch.docs])
+                docs = [replace(d, text="") for d in batch.docs]  # the window keeps tokens, not texts
+                batch.docs.clear()
+                batches.release(batch.chars)
+                for doc, tokens in zip(docs, encoded, strict=True):
+                    window.add(doc, tokens)
+                    if window.full(settings):
+                        window.flush(rng, writer, stats)
+                stats.progress_bytes(batch.bytes_read)
+            window.flush(rng, writer, stats)
         chunks = writer.close()
     except BaseException as exc:
         writer.abort(exc)
@@ -223,34 +198,32 @@ class _RejectsAt:
     rejects: str
 
 
-def _encode_window(
-    loaded: LoadedTokenizer,
-    dtype: type[np.unsignedinteger],
-    rng: np.random.Generator,
-    window: list[Document],
-    writer: ChunkWriter,
-    stats: ShardStats,
-) -> None:
-    if not window:
-        return
-    order = rng.permutation(len(window))
-    docs = [window[i] for i in order]
-    encodings = loaded.tokenizer.encode_batch_fast([d.text for d in docs], add_special_tokens=True)
-    eos = loaded.eos_id
-    flat: list[int] = []
-    lengths = np.empty(len(docs), dtype=np.int64)
-    for i, enc in enumerate(encodings):
-        ids = enc.ids
-        flat.extend(ids)
-        if not ids or ids[-1] != eos:  # the post-processor may have added it already (Dolma's rule)
-            flat.append(eos)
-            lengths[i] = len(ids) + 1
-        else:
-            lengths[i] = len(ids)
-    tokens = np.array(flat, dtype=dtype).astype(np.dtype(dtype).newbyteorder("<"), copy=False)
-    writer.write(tokens, lengths, docs)
-    for _ in docs:
-        stats.keep()
+@dataclass(slots=True)
+class _Window:
+    """The documents shuffled together (Dolma's local_shuffle) and their token arrays."""
+
+    docs: list[Document] = field(default_factory=list)
+    tokens: list[list[np.ndarray]] = field(default_factory=list)
+    size: int = 0
+    """Tokens held."""
+
+    def add(self, doc: Document, tokens: list[np.ndarray]) -> None:
+        self.docs.append(doc)
+        self.tokens.append(tokens)
+        self.size += sum(len(a) for a in tokens)
+
+    def full(self, settings: _Settings) -> bool:
+        return len(self.docs) >= settings.shuffle_window or self.size >= settings.shuffle_window_tokens
+
+    def flush(self, rng: np.random.Generator, writer: ChunkWriter, stats: ShardStats) -> None:
+        """Write the window's documents in a seeded random order; one permutation per non-empty window."""
+        if not self.docs:
+            return
+        order = rng.permutation(len(self.docs))
+        writer.write([self.tokens[i] for i in order], [self.docs[i] for i in order])
+        for _ in order:
+            stats.keep()
+        self.docs, self.tokens, self.size = [], [], 0
 
 
 # --------------------------------------------------------------------------------------------- driver
@@ -349,8 +322,10 @@ def tokenize(config: TokenizeConfig) -> tuple[RunResult, dict[str, Any]]:
     """Run both steps; return the shard counts and the manifest."""
     if storage.is_remote(config.destination):
         raise DolmaKitError("--destination must be a local folder (memmaps are written and moved in place)")
-    if config.max_tokens_per_file < 1 or config.shuffle_window < 1:
+    if min(config.max_tokens_per_file, config.shuffle_window, config.shuffle_window_tokens) < 1:
         raise DolmaKitError("--max-tokens-per-file and the shuffle window must be positive")
+    if config.piece_chars < 0:
+        raise DolmaKitError(f"piece_chars {config.piece_chars}: use a positive size, or 0 for whole texts")
     loaded = load_tokenizer(config.tokenizer, eos_id=config.eos_id, pad_id=config.pad_id)
     settings = _Settings(
         tokenizer=config.tokenizer,
@@ -361,11 +336,12 @@ def tokenize(config: TokenizeConfig) -> tuple[RunResult, dict[str, Any]]:
         seed=config.seed,
         max_tokens_per_file=config.max_tokens_per_file,
         shuffle_window=config.shuffle_window,
+        shuffle_window_tokens=config.shuffle_window_tokens,
     )
     tasks = _tasks(config)
     _check_settings(config, settings)
     processes, threads = _split_cores(config.processes, config.threads, len(tasks))
-    fn = functools.partial(tokenize_shard, settings, threads, config.skip_bad)
+    fn = functools.partial(tokenize_shard, settings, threads, config.skip_bad, config.piece_chars)
     result = run_shards(
         fn, tasks, title="tokenize", processes=processes, force=config.force, executor=config.executor
     )
