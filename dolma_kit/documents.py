@@ -164,7 +164,8 @@ def iter_raw_lines(
             if not raw_line:
                 break
             line_no += 1
-            yield line_no, raw_line.rstrip(b"\r\n")
+            raw_line = raw_line.rstrip(b"\r\n")  # rebound: the unstripped copy is not held while yielded
+            yield line_no, raw_line
     if line_no == 0 and not empty_ok:
         raise BadRecordError(path, 0, "empty file: no records")
 
@@ -239,6 +240,7 @@ class DocumentReader:
                 self._bad(exc)
                 continue
             self.records += 1
+            raw_line = b""  # the caller holds the document; the raw line need not wait for the next record
             yield doc
 
     def _parquet(self) -> Iterator[Document]:
