@@ -17,6 +17,7 @@ from pathlib import Path
 from dolma_kit.documents import Document
 from dolma_kit.errors import DolmaKitError
 from dolma_kit.taggers.base import Span, Tagger, TaggerConfig, whole_document
+from dolma_kit.taggers.chunks import NEWLINE, chunks
 from dolma_kit.taggers.registry import register_tagger
 
 #: Wikipedia-style citation markers that C4 deletes before judging a line: [1], [], [edit], [citation needed]
@@ -117,7 +118,8 @@ class C4Tagger(Tagger):
     def line_reason(self, line: str, javascript: bool = True, policy: bool = True) -> str | None:
         """Why C4 drops this (stripped, non-empty) line, or None when it keeps it; the first reason wins.
 
-        `javascript` / `policy` False say the document has no such text, so the line checks can be skipped.
+        `javascript` / `policy` False say that the text around the line (the document, or the chunk of it
+        being read) has no such text, so the line checks can be skipped.
         """
         c = self.config
         if len(line) > c.max_word_length and max(map(len, line.split())) > c.max_word_length:
@@ -138,35 +140,45 @@ class C4Tagger(Tagger):
 
     def predict(self, doc: Document) -> list[Span]:
         text = doc.text
-        lowered = text.lower()
-        javascript = "javascript" in lowered
-        policy = any(p in lowered for p in self._policy)
         spans: list[Span] = []
-        kept_lines: list[str] = []
-        lines = 0
-        start = 0
-        for raw in text.split("\n"):
-            end = start + len(raw)
-            line = raw.strip()
-            if line:
-                lines += 1
-                reason = self.line_reason(line, javascript, policy)
-                if reason is None:
-                    kept_lines.append(line)
-                else:
-                    spans.append(Span(start, end - 1 if raw.endswith("\r") else end, reason))
-            start = end + 1
-        kept = len(kept_lines)
-        # every kept line ends a sentence (it ends in terminal punctuation), plus its inner sentence ends;
-        # joined with NUL (not whitespace) so line ends are not counted twice
-        sentences = kept + len(_INNER_SENTENCE_END.findall("\0".join(kept_lines)))
+        lines = kept = sentences = 0
+        lorem_ipsum = curly_brace = bad_word = False
+        # a long text is read a chunk of whole lines at a time, so no lowercase copy or list of lines of the
+        # whole text exists; no phrase or bad word spans a newline, so each is found in the chunk it lies in
+        for offset, chunk in chunks(text, NEWLINE):
+            lowered = chunk.lower()
+            lorem_ipsum = lorem_ipsum or "lorem ipsum" in lowered
+            curly_brace = curly_brace or "{" in chunk
+            if self._bad_words is not None and not bad_word:
+                bad_word = self._bad_words.search(lowered) is not None
+            # the lines of this chunk need the javascript / policy checks only if the chunk has such text
+            javascript = "javascript" in lowered
+            policy = any(p in lowered for p in self._policy)
+            del lowered
+            kept_lines: list[str] = []
+            start = offset
+            for raw in chunk.split("\n"):
+                end = start + len(raw)
+                line = raw.strip()
+                if line:
+                    lines += 1
+                    reason = self.line_reason(line, javascript, policy)
+                    if reason is None:
+                        kept_lines.append(line)
+                    else:
+                        spans.append(Span(start, end - 1 if raw.endswith("\r") else end, reason))
+                start = end + 1
+            kept += len(kept_lines)
+            # every kept line ends a sentence (it ends in terminal punctuation), plus its inner sentence ends;
+            # joined with NUL (not whitespace) so line ends are not counted twice
+            sentences += len(kept_lines) + len(_INNER_SENTENCE_END.findall("\0".join(kept_lines)))
         flags = {
-            "has_lorem_ipsum": "lorem ipsum" in lowered,
-            "has_curly_brace": "{" in text,
+            "has_lorem_ipsum": lorem_ipsum,
+            "has_curly_brace": curly_brace,
             "too_few_sentences": sentences < self.config.min_sentences,
         }
         if self._bad_words is not None:
-            flags["has_bad_word"] = self._bad_words.search(lowered) is not None
+            flags["has_bad_word"] = bad_word
         passed = kept > 0 and not any(flags.values())
         spans.extend(whole_document(doc, name, float(value)) for name, value in flags.items())
         spans.append(whole_document(doc, "line_count", lines))

@@ -12,9 +12,9 @@ from typing import Any
 from dolma_kit.documents import Document
 from dolma_kit.errors import DolmaKitError
 from dolma_kit.taggers.base import Span, Tagger, TaggerConfig, whole_document
+from dolma_kit.taggers.chunks import paragraph_chunks
 from dolma_kit.taggers.fasttext_models import get_model, resolve_model_path
 from dolma_kit.taggers.registry import register_tagger
-from dolma_kit.text import paragraph_spans
 
 LEVELS = ("document", "paragraph")
 
@@ -68,14 +68,14 @@ class FastTextClassifier(Tagger):
         model = get_model(self.model_path)
         k = self.config.k
         if self.config.level == "document":
-            if not doc.text.strip():
+            if not doc.text or doc.text.isspace():  # `not text.strip()`, without copying a long text
                 return []
             return [whole_document(doc, label, p) for label, p in model.predict(doc.text, k=k)]
-        paragraphs = paragraph_spans(doc.text)
-        preds = model.predict_many([doc.text[start:end] for start, end in paragraphs], k=k)
+        # a chunk of lines at a time: one batch for an ordinary document, bounded batches for a long one
         return [
             Span(start, end, label, p)
-            for (start, end), pred in zip(paragraphs, preds, strict=True)
+            for paragraphs, texts in paragraph_chunks(doc.text)
+            for (start, end), pred in zip(paragraphs, model.predict_many(texts, k=k), strict=True)
             for label, p in pred
         ]
 

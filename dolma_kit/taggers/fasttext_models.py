@@ -102,8 +102,14 @@ class FastTextModel:
     labels: tuple[str, ...]
 
     def predict(self, text: str, k: int = 1) -> list[tuple[str, float]]:
-        """Top-`k` (label, probability) for one text, best first; `k=-1` means every label."""
-        return self.predict_many([text], k)[0]
+        """Top-`k` (label, probability) for one text, best first; `k=-1` means every label.
+
+        The whole text is one line, as `predict_many` makes it, handed to the same C++ call as UTF-8 bytes
+        (`line_bytes`): a 50-million-character document then costs one or two copies of its UTF-8 around
+        the call, not several copies of the `str` (4 bytes a character for text beyond the BMP).
+        """
+        all_labels, all_probs = self.model.f.multilinePredict([line_bytes(text)], k, 0.0, "strict")
+        return _scores(all_labels[0], all_probs[0])
 
     def predict_many(self, texts: list[str], k: int = 1) -> list[list[tuple[str, float]]]:
         """`predict` for a batch (one call into C++): used per paragraph."""
@@ -117,14 +123,31 @@ class FastTextModel:
         ]
 
 
+def _scores(labels: list[str], probs: Any) -> list[tuple[str, float]]:
+    return [(strip_label(label), clamp_probability(p)) for label, p in zip(labels, probs, strict=True)]
+
+
 def _clean(text: str) -> str:
-    """fastText reads one UTF-8 line: newlines become spaces, lone surrogates become U+FFFD."""
+    """fastText reads one UTF-8 line: newlines become spaces, lone surrogates become `?`."""
     text = single_line(text)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         text = text.encode("utf-8", "replace").decode("utf-8")
     return text
+
+
+#: `single_line`'s replacements, on UTF-8 bytes (no byte of a multi-byte character is below 0x80)
+_LINE_BREAKS = bytes.maketrans(b"\n\r\x0b\x0c", b"    ")
+
+
+def line_bytes(text: str) -> bytes:
+    """The bytes fastText's Python wrapper would send for `_clean(text)`: its UTF-8 and the closing newline.
+
+    Built from one encoding of `text` (lone surrogates become `?`, as in `_clean`), so at most two copies of
+    the UTF-8 exist at once and no second `str` of the text is made.
+    """
+    return text.encode("utf-8", "replace").translate(_LINE_BREAKS) + b"\n"
 
 
 def load_model(path: str) -> FastTextModel:

@@ -5,9 +5,11 @@ threshold; `pass` (1.0/0.0) applies the paper's thresholds from the config. The 
 1.2.1's approximation of them, are what this computes; docs/quality-taggers.md lists every difference.
 
 Words are whitespace-separated tokens (`str.split()`), as Dolma does: fast, language-neutral and
-reproducible without a tokenizer file. The repetition measures over word n-grams are vectorised: each word
-gets a 64-bit hash, n-gram hashes are built by a polynomial roll over the word hashes, and duplicates are
-found by one sort per n, so a 2 KB document costs tens of numpy calls instead of thousands of tuples.
+reproducible without a tokenizer file. The repetition measures over word n-grams are vectorised
+(`dolma_kit.taggers.ngrams`): each word gets a 64-bit hash, n-gram hashes are rolled from them, and
+duplicates are found by sorting, so a 2 KB document costs tens of numpy calls instead of thousands of tuples.
+A long text is read a chunk at a time (`dolma_kit.taggers.chunks`) and its words are kept only as hashes
+and lengths: a 50-million-character document costs about 25 bytes a word, not a list of its words.
 """
 
 from __future__ import annotations
@@ -15,25 +17,32 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from itertools import filterfalse, repeat
 
 import numpy as np
 
 from dolma_kit.documents import Document
+from dolma_kit.taggers import ngrams
 from dolma_kit.taggers.base import Span, Tagger, TaggerConfig, whole_document
+from dolma_kit.taggers.chunks import NEWLINE, WHITESPACE, chunks, split_chunks
+from dolma_kit.taggers.ngrams import (
+    DUPLICATE_NGRAM_SIZES,
+    TOP_NGRAM_SIZES,
+    WordArrays,
+    covered_chars,
+    flagged_union_chars,
+    ngram_groups,
+    repeated_mask,
+    run_starts_and_lengths,
+)
 from dolma_kit.taggers.registry import register_tagger
-
-TOP_NGRAM_SIZES = (2, 3, 4)
-DUPLICATE_NGRAM_SIZES = (5, 6, 7, 8, 9, 10)
 
 #: characters stripped from both ends of a token before matching it against the stop words
 _EDGE_PUNCTUATION = string.punctuation + "“”‘’«»„‚‹›…–—¡¿"
 #: paragraphs are separated by one or more blank (or whitespace-only) lines
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
-#: odd 64-bit multiplier of the polynomial n-gram hash (any large odd constant works; word hashes are random)
-_ROLL = np.uint64(0x9E3779B97F4A7C15)
 
 
 @dataclass(kw_only=True)
@@ -121,27 +130,31 @@ MEASURES: tuple[str, ...] = (
 )
 
 
-def _duplicate_fractions(items: list[str]) -> tuple[float, float]:
+def _duplicate_fractions(chunks_of_items: Iterable[list[str]]) -> tuple[float, float]:
     """(fraction of items, fraction of their characters) that belong to a text occurring more than once.
 
     Every occurrence of a repeated text counts, the first included: two equal lines out of ten are 0.2.
+    The items come a chunk at a time, so only the distinct ones are held.
     """
-    if not items:
-        return 0.0, 0.0
-    dup_items, dup_chars = duplicate_counts(items)
+    counts: Counter[str] = Counter()
+    n_items = total_chars = 0
+    for items in chunks_of_items:
+        counts.update(items)
+        n_items += len(items)
+        total_chars += sum(map(len, items))
+    dup_items, dup_chars = duplicate_counts(counts, n_items)
     if not dup_items:
         return 0.0, 0.0
-    total_chars = sum(map(len, items))
-    return dup_items / len(items), dup_chars / total_chars if total_chars else 0.0
+    return dup_items / n_items, dup_chars / total_chars if total_chars else 0.0
 
 
-def duplicate_counts(items: list[str]) -> tuple[int, int]:
+def duplicate_counts(counts: Counter[str], n_items: int) -> tuple[int, int]:
     """(items, characters) belonging to a text that occurs more than once, every occurrence counted.
 
-    Shared with the Dolma-compatible tagger, which divides the same counts by other totals.
+    `counts` counts each distinct item of `n_items` items. Shared with the Dolma-compatible tagger, which
+    divides the same counts by other totals.
     """
-    counts = Counter(items)
-    if len(counts) == len(items):
+    if len(counts) == n_items:
         return 0, 0
     dup_items = dup_chars = 0
     for item, count in counts.items():
@@ -151,150 +164,174 @@ def duplicate_counts(items: list[str]) -> tuple[int, int]:
     return dup_items, dup_chars
 
 
-def _covered_chars(starts: np.ndarray, n: int, char_cumsum: np.ndarray) -> int:
-    """Characters of the words covered by n-grams starting at sorted `starts`, overlaps counted once.
-
-    With equal-length windows in increasing order, window k contributes the words from its start up to the
-    next window's start or its own end, whichever comes first; the sum is the size of the union.
-    """
-    ends = np.minimum(starts + n, np.append(starts[1:], np.iinfo(np.int64).max))
-    return int((char_cumsum[ends] - char_cumsum[starts]).sum())
-
-
-def word_char_cumsum(words: list[str]) -> np.ndarray:
-    """Prefix sums of word lengths (length len(words) + 1), so any word window's characters cost one subtraction."""
-    n_words = len(words)
-    char_cumsum = np.zeros(n_words + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, words), dtype=np.int64, count=n_words), out=char_cumsum[1:])
-    return char_cumsum
-
-
-def ngram_groups(words: list[str]) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """For n = 2 … 10 while there are at least n words: (n, order, same_as_next) of the word n-grams.
-
-    `order` lists n-gram start positions grouped by equal n-gram, each group in text order;
-    `same_as_next[i]` says whether `order[i]` and `order[i + 1]` are the same n-gram. Each word gets Python's
-    64-bit string hash (random per process, equal for equal strings) and n-gram hashes are rolled from them.
-    The low bits of each n-gram key are replaced by its position, so one plain `np.sort` groups equal
-    n-grams *and* lists each group's occurrences in text order (3-4x faster than a stable argsort). The hash
-    keeps 64 - log2(#n-grams) bits: 55 bits for a 2 KB document, 47 at 100,000 words, where a false match
-    between two different n-grams has odds of about 1 in 30,000 per document and n. Shared by `gopher_v1`
-    and the Dolma-compatible tagger, which score the same groups differently.
-    """
-    n_words = len(words)
-    keys = np.fromiter(map(hash, words), dtype=np.int64, count=n_words).view(np.uint64)
-    position_bits = np.uint64(max(n_words.bit_length(), 1))
-    position_mask = np.uint64((1 << int(position_bits)) - 1)
-    positions = np.arange(n_words, dtype=np.uint64)
-    grams = keys
-    for n in _NGRAM_NAMES:
-        m = n_words - n + 1  # number of n-grams
-        if m <= 0:
-            return
-        grams = grams[:m] * _ROLL + keys[n - 1 :]
-        packed = np.sort((grams & ~position_mask) | positions[:m])
-        hashes = packed >> position_bits
-        yield n, (packed & position_mask).astype(np.int64), hashes[1:] == hashes[:-1]
-
-
-def _ngram_measures(words: list[str], word_chars: int) -> dict[str, float]:
+def _ngram_measures(words: WordArrays, word_chars: int) -> dict[str, float]:
     """The nine repetition measures over word n-grams, n = 2 … 10, as fractions of all word characters.
 
-    Equal n-grams come from `ngram_groups` (hashed, one sort per n, a false match can only raise a
+    Equal n-grams come from `ngram_groups` (hashed, sorted in blocks, a false match can only raise a
     repetition measure slightly). Ties are broken by position, never by hash order, so results do not
     depend on the hash seed.
     """
     out = dict.fromkeys(_NGRAM_NAMES.values(), 0.0)
-    if len(words) < 2 or word_chars == 0:
+    n_words = len(words.hashes)
+    if n_words < 2 or word_chars == 0:
         return out
-    char_cumsum = word_char_cumsum(words)
-    for n, order, same_as_next in ngram_groups(words):
+    char_cumsum = words.char_cumsum
+    for n, blocks in ngram_groups(words.hashes):
         if n in TOP_NGRAM_SIZES:
-            covered = _top_ngram_chars(n, order, same_as_next, char_cumsum)
+            covered = _top_ngram_chars(n, blocks, char_cumsum)
         else:
-            if not same_as_next.any():
+            covered = _repeated_chars(n, blocks, n_words - n + 1, char_cumsum)
+            if covered is None:
                 break  # no repeated n-gram means no repeated longer n-gram either: the rest stay 0.0
-            covered = _covered_chars(np.sort(order[repeated_mask(same_as_next)]), n, char_cumsum)
         out[_NGRAM_NAMES[n]] = covered / word_chars
     return out
 
 
-def repeated_mask(same_as_next: np.ndarray) -> np.ndarray:
-    """Which entries of a grouped `order` belong to an n-gram that occurs more than once."""
-    repeated = np.zeros(len(same_as_next) + 1, dtype=bool)
-    repeated[1:] = same_as_next
-    repeated[:-1] |= same_as_next
-    return repeated
+def _repeated_chars(
+    n: int, blocks: Iterator[tuple[np.ndarray, np.ndarray]], m: int, char_cumsum: np.ndarray
+) -> int | None:
+    """Characters covered by the n-grams that occur more than once (None: no n-gram does).
+
+    One block's starts are sorted and measured directly; with several blocks, the starts are flags over the
+    m positions, so no list of all the starts is held.
+    """
+    starts = flags = None
+    for order, same_as_next in blocks:
+        if not same_as_next.any():
+            continue
+        if starts is None and flags is None:
+            starts = order[repeated_mask(same_as_next)]
+            continue
+        if flags is None:
+            flags = np.zeros(m, dtype=bool)
+            flags[starts] = True
+            starts = None
+        flags[order[repeated_mask(same_as_next)]] = True
+    if flags is not None:
+        return flagged_union_chars(flags, n, char_cumsum)
+    return None if starts is None else covered_chars(np.sort(starts), n, char_cumsum)
 
 
-def run_starts_and_lengths(same_as_next: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where each group of equal n-grams starts in a grouped `order`, and how many occurrences it has."""
-    run_starts = np.flatnonzero(np.concatenate(([True], ~same_as_next)))
-    return run_starts, np.diff(np.append(run_starts, len(same_as_next) + 1))
-
-
-def _top_ngram_chars(n: int, order: np.ndarray, same_as_next: np.ndarray, char_cumsum: np.ndarray) -> int:
+def _top_ngram_chars(n: int, blocks: Iterator[tuple[np.ndarray, np.ndarray]], char_cumsum: np.ndarray) -> int:
     """Characters covered by the occurrences of the most frequent n-gram (overlaps counted once).
 
-    `order` lists n-gram positions grouped by n-gram, each group in text order. Among n-grams tied for the
-    highest count, the one with the most characters wins, then the one that occurs first. When every n-gram
-    occurs once nothing repeats, and the answer is 0 (Dolma reports the first n-gram's share instead).
+    Among n-grams tied for the highest count, the one with the most characters wins, then the one that
+    occurs first: each block proposes its best, ranked the same way. When every n-gram occurs once nothing
+    repeats, and the answer is 0 (Dolma reports the first n-gram's share instead).
     """
-    if not same_as_next.any():
+    best: tuple[int, int, int] | None = None  # (-count, -characters, first position): the smallest wins
+    best_starts = None
+    for order, same_as_next in blocks:
+        if not same_as_next.any():
+            continue
+        run_starts, run_lengths = run_starts_and_lengths(same_as_next)
+        top = run_lengths.max()
+        candidates = run_starts[run_lengths == top]
+        first_positions = order[candidates]
+        if len(char_cumsum) <= ngrams.BLOCK_NGRAMS:  # all windows at once is fastest for a short text
+            chars = (char_cumsum[n:] - char_cumsum[:-n])[first_positions]
+        else:
+            chars = char_cumsum[first_positions + n] - char_cumsum[first_positions]
+        pick = np.lexsort((first_positions, -chars))[0]
+        rank = (-int(top), -int(chars[pick]), int(first_positions[pick]))
+        if best is None or rank < best:
+            best = rank
+            best_starts = order[candidates[pick] : candidates[pick] + top]  # a view: blocks are fresh arrays
+    if best_starts is None:
         return 0
-    window_chars = char_cumsum[n:] - char_cumsum[:-n]
-    run_starts, run_lengths = run_starts_and_lengths(same_as_next)
-    top = run_lengths.max()
-    candidates = run_starts[run_lengths == top]
-    first_positions = order[candidates]
-    chars = window_chars[first_positions]
-    best = np.lexsort((first_positions, -chars))[0]
-    return _covered_chars(order[candidates[best] : candidates[best] + top], n, char_cumsum)
+    return covered_chars(best_starts, n, char_cumsum)
 
 
-def _token_measures(text: str, n_words: int, required: frozenset[str]) -> tuple[float, int]:
-    """(fraction of words with a letter, number of different stop words present).
+@dataclass
+class TokenFacts:
+    """Words without a letter, and the stop words present, counted over a text's word chunks.
 
     Both look at lowercased tokens (letters stay letters in lowercase) and only the non-alphabetic distinct
     tokens need a closer look, found by C-level filters rather than a Python loop over every word. Stop
     words match case-insensitively after stripping punctuation from the token's edges ("The", "that,").
     """
-    lowered = text.lower().split()
-    distinct = set(lowered)
-    non_alpha = list(filterfalse(str.isalpha, distinct))
-    letterless = {t for t in non_alpha if not any(map(str.isalpha, t))}
-    with_letter = n_words - sum(map(letterless.__contains__, lowered)) if letterless else n_words
-    present = required & distinct
-    if len(present) < len(required):
-        present |= required.intersection(map(str.strip, non_alpha, repeat(_EDGE_PUNCTUATION)))
-    return (with_letter / n_words if n_words else 0.0), len(present)
+
+    required: frozenset[str] = frozenset()
+    """The stop words, lowercase (none: count letterless words only)."""
+    present: set[str] = field(default_factory=set)
+    """The stop words seen so far."""
+    letterless: int = 0
+    """Words seen so far that have no letter."""
+
+    def words(self, text: str) -> Iterator[list[str]]:
+        """The words of `text` a chunk at a time (for `WordArrays.collect`), counted as they pass.
+
+        A chunk cut after whitespace has the same words, and the same lowercase, as that part of the text.
+        """
+        for _, chunk in chunks(text, WHITESPACE):
+            words = chunk.split()
+            self.add(chunk, words)
+            yield words
+
+    def add(self, chunk: str, words: list[str]) -> None:
+        """Count one chunk (`words` is `chunk.split()`)."""
+        lowered = chunk.lower().split()
+        distinct = set(lowered)
+        non_alpha = list(filterfalse(str.isalpha, distinct))
+        letterless = {t for t in non_alpha if not any(map(str.isalpha, t))}
+        if letterless:
+            self.letterless += sum(map(letterless.__contains__, lowered))
+        required = self.required
+        if len(self.present) < len(required):
+            self.present |= required & distinct
+            if len(self.present) < len(required):
+                self.present |= required.intersection(map(str.strip, non_alpha, repeat(_EDGE_PUNCTUATION)))
+
+
+def _line_measures(text: str, bullets: tuple[str, ...]) -> dict[str, float]:
+    """The four line measures over the stripped non-blank `\\n` lines, read a chunk of lines at a time."""
+    n_lines = bullet_lines = ellipsis_lines = 0
+
+    def stripped_lines() -> Iterator[list[str]]:
+        nonlocal n_lines, bullet_lines, ellipsis_lines
+        for pieces in split_chunks(text, NEWLINE):
+            lines = [s for s in map(str.strip, pieces) if s]
+            n_lines += len(lines)
+            bullet_lines += sum(s.startswith(bullets) for s in lines)
+            ellipsis_lines += sum(s.endswith(("...", "…")) for s in lines)
+            yield lines
+
+    dup_lines, dup_line_chars = _duplicate_fractions(stripped_lines())
+    n_lines = max(n_lines, 1)
+    return {
+        "fraction_of_lines_starting_with_bullet": bullet_lines / n_lines,
+        "fraction_of_lines_ending_with_ellipsis": ellipsis_lines / n_lines,
+        "fraction_of_duplicate_lines": dup_lines,
+        "fraction_of_characters_in_duplicate_lines": dup_line_chars,
+    }
 
 
 def gopher_measures(text: str, config: GopherConfig) -> dict[str, float]:
-    """Every Gopher measure of `text`, keyed by attribute name (see MEASURES); an empty text gives zeros."""
-    words = text.split()
-    n_words = len(words)
-    word_chars = sum(map(len, words))
-    lines = [s for s in (line.strip() for line in text.split("\n")) if s]
-    paragraphs = [s for s in (p.strip() for p in _PARAGRAPH_BREAK.split(text)) if s]
-    dup_lines, dup_line_chars = _duplicate_fractions(lines)
-    dup_paragraphs, dup_paragraph_chars = _duplicate_fractions(paragraphs)
-    n_lines = max(len(lines), 1)
-    ellipses = text.count("...") + text.count("…")
-    alpha_fraction, stop_words = _token_measures(
-        text, n_words, frozenset(w.lower() for w in config.required_words)
+    """Every Gopher measure of `text`, keyed by attribute name (see MEASURES); an empty text gives zeros.
+
+    A long text is read a chunk at a time (`chunks`), and its words only as hashes and lengths, so memory
+    stays a small multiple of the number of words rather than of their strings.
+    """
+    lines = _line_measures(text, config.bullets)
+    dup_paragraphs, dup_paragraph_chars = _duplicate_fractions(
+        [s for s in map(str.strip, pieces) if s] for pieces in split_chunks(text, _PARAGRAPH_BREAK)
     )
+    tokens = TokenFacts(required=frozenset(w.lower() for w in config.required_words))
+    words = WordArrays.collect(tokens.words(text), max_chars=len(text))
+    n_words = len(words.hashes)
+    word_chars = int(words.char_cumsum[-1])
+    ellipses = text.count("...") + text.count("…")
     measures = {
         "word_count": float(n_words),
         "mean_word_length": word_chars / n_words if n_words else 0.0,
         "symbol_to_word_ratio": max(text.count("#"), ellipses) / n_words if n_words else 0.0,
-        "fraction_of_lines_starting_with_bullet": sum(s.startswith(config.bullets) for s in lines) / n_lines,
-        "fraction_of_lines_ending_with_ellipsis": sum(s.endswith(("...", "…")) for s in lines) / n_lines,
-        "fraction_of_words_with_alpha_character": alpha_fraction,
-        "required_word_count": float(stop_words),
-        "fraction_of_duplicate_lines": dup_lines,
+        "fraction_of_lines_starting_with_bullet": lines["fraction_of_lines_starting_with_bullet"],
+        "fraction_of_lines_ending_with_ellipsis": lines["fraction_of_lines_ending_with_ellipsis"],
+        "fraction_of_words_with_alpha_character": (n_words - tokens.letterless) / n_words if n_words else 0.0,
+        "required_word_count": float(len(tokens.present)),
+        "fraction_of_duplicate_lines": lines["fraction_of_duplicate_lines"],
         "fraction_of_duplicate_paragraphs": dup_paragraphs,
-        "fraction_of_characters_in_duplicate_lines": dup_line_chars,
+        "fraction_of_characters_in_duplicate_lines": lines["fraction_of_characters_in_duplicate_lines"],
         "fraction_of_characters_in_duplicate_paragraphs": dup_paragraph_chars,
     }
     measures.update(_ngram_measures(words, word_chars))

@@ -24,22 +24,22 @@ whose only change is splitting lines on runs of `\\n`. The n-gram grouping is `g
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
 from dolma_kit.documents import Document
 from dolma_kit.taggers.base import Span, Tagger, TaggerConfig, whole_document
-from dolma_kit.taggers.gopher import (
+from dolma_kit.taggers.chunks import NEWLINE, split_chunks
+from dolma_kit.taggers.gopher import TokenFacts, check_ngram_limits, duplicate_counts
+from dolma_kit.taggers.ngrams import (
     DUPLICATE_NGRAM_SIZES,
     TOP_NGRAM_SIZES,
-    _token_measures,
-    check_ngram_limits,
-    duplicate_counts,
+    WordArrays,
     ngram_groups,
     repeated_mask,
     run_starts_and_lengths,
-    word_char_cumsum,
 )
 from dolma_kit.taggers.registry import register_tagger
 
@@ -111,69 +111,100 @@ class GopherDolmaConfig(TaggerConfig):
             )
 
 
-def _ngram_measures(words: list[str], word_chars: int) -> dict[str, float]:
+def _ngram_measures(words: WordArrays, word_chars: int) -> dict[str, float]:
     """Dolma's n-gram measures for every n with at least n words, from `gopher_v1`'s hashed groups.
 
     Top n-gram: count × characters of the most frequent n-gram / word characters; a tie goes to the n-gram
     seen first (Counter insertion order), and when nothing repeats that is the first n-gram. Duplicate
     n-grams: characters of the windows of repeated n-grams / characters of all windows, each window counted
-    whole even where windows overlap. Integer sums, divided once, so values equal Dolma's bit for bit.
+    whole even where windows overlap. Integer sums, divided once, so values equal Dolma's bit for bit. Each
+    is a maximum or a sum over the blocks of `ngram_groups`.
     """
     out: dict[str, float] = {}
-    if len(words) < 2:
+    n_words = len(words.hashes)
+    if n_words < 2:
         return out
-    char_cumsum = word_char_cumsum(words)
-    for n, order, same_as_next in ngram_groups(words):
-        window_chars = char_cumsum[n:] - char_cumsum[:-n]
+    char_cumsum = words.char_cumsum
+    for n, blocks in ngram_groups(words.hashes):
+        m = n_words - n + 1
         if n in _TOP_NAMES:
-            run_starts, run_lengths = run_starts_and_lengths(same_as_next)
-            top = int(run_lengths.max())
-            first = int(order[run_starts[run_lengths == top]].min())
-            out[_TOP_NAMES[n]] = top * int(window_chars[first]) / max(word_chars, 1)
-        elif same_as_next.any():
-            repeated = int(window_chars[order[repeated_mask(same_as_next)]].sum())
-            out[_DUPLICATE_NAMES[n]] = repeated / max(int(window_chars.sum()), 1)
-        else:  # no repeated n-gram, so no longer one either: every longer n with enough words is 0.0
-            out.update((_DUPLICATE_NAMES[k], 0.0) for k in DUPLICATE_NGRAM_SIZES if n <= k <= len(words))
+            top, first = 0, m
+            for order, same_as_next in blocks:
+                run_starts, run_lengths = run_starts_and_lengths(same_as_next)
+                block_top = int(run_lengths.max())
+                block_first = int(order[run_starts[run_lengths == block_top]].min())
+                if block_top > top or (block_top == top and block_first < first):
+                    top, first = block_top, block_first
+            window = int(char_cumsum[first + n] - char_cumsum[first])
+            out[_TOP_NAMES[n]] = top * window / max(word_chars, 1)
+            continue
+        repeated = 0
+        any_repeated = False
+        for order, same_as_next in blocks:
+            if same_as_next.any():
+                any_repeated = True
+                starts = order[repeated_mask(same_as_next)]
+                repeated += int((char_cumsum[starts + n] - char_cumsum[starts]).sum())
+        if not any_repeated:
+            # no repeated n-gram, so no longer one either: every longer n with enough words is 0.0
+            out.update((_DUPLICATE_NAMES[k], 0.0) for k in DUPLICATE_NGRAM_SIZES if n <= k <= n_words)
             break
+        # the characters of all m windows: each word counted once per window it is in
+        all_windows = int(char_cumsum[n:].sum()) - int(char_cumsum[:m].sum())
+        out[_DUPLICATE_NAMES[n]] = repeated / max(all_windows, 1)
     return out
 
 
-def _symbol_words(text: str, words: list[str]) -> int:
-    """Words containing `#` or `…` (a `###` word counts once); most texts have neither, so look first."""
-    if "#" not in text and "…" not in text:
-        return 0
-    return sum(1 for w in words if "#" in w or "…" in w)
+@dataclass
+class _DolmaTokenFacts(TokenFacts):
+    """`TokenFacts` plus Dolma's own word counts: stop-word occurrences and words with `#` or `…`."""
+
+    required_occurrences: int = 0
+    """Words that are exactly a lowercase stop word."""
+    symbol_words: int = 0
+    """Words containing `#` or `…` (a `###` word counts once)."""
+
+    def add(self, chunk: str, words: list[str]) -> None:
+        super().add(chunk, words)
+        self.required_occurrences += sum(map(REQUIRED_WORDS.__contains__, words))
+        if "#" in chunk or "…" in chunk:  # most texts have neither, so look first
+            self.symbol_words += sum(1 for w in words if "#" in w or "…" in w)
 
 
 def gopher_dolma_measures(text: str, collapse_blank_lines: bool = False) -> dict[str, float]:
     """Dolma 1.2.1 `gopher_v1` attributes of `text` by name; n-gram ones only where there are ≥ n words.
 
     An empty text gives Dolma's zeros and no n-gram attributes (Dolma returns before computing anything).
+    A long text is read a chunk at a time, its words kept as hashes and lengths only (as in `gopher_v1`).
     """
     measures = dict.fromkeys(SCALAR_MEASURES, 0.0)
     if not text:
         return measures
-    words = text.split()
-    n_words = len(words)
-    word_chars = sum(map(len, words))
-    per_word = max(n_words, 1)
-    lengths = np.fromiter(map(len, words), dtype=np.int64, count=n_words)
+    counts: Counter[str] = Counter()
+    n_lines = bullet_lines = ellipsis_lines = 0
+    for lines in split_chunks(text, _BLANK_RUNS if collapse_blank_lines else NEWLINE):
+        counts.update(lines)
+        n_lines += len(lines)
+        bullet_lines += sum(s.startswith(("*", "-")) for s in lines)
+        ellipsis_lines += sum(s.endswith("…") for s in lines)
+    dup_lines, dup_line_chars = duplicate_counts(counts, n_lines)
+    del counts
     # a letter stays a letter when lowercased, so gopher_v1's lowercase-based alpha count is Dolma's
-    alpha_fraction, _ = _token_measures(text, n_words, frozenset())
-    lines = _BLANK_RUNS.split(text) if collapse_blank_lines else text.split("\n")
-    dup_lines, dup_line_chars = duplicate_counts(lines)
+    tokens = _DolmaTokenFacts()
+    words = WordArrays.collect(tokens.words(text), max_chars=len(text))
+    n_words = len(words.hashes)
+    word_chars = int(words.char_cumsum[-1])
+    per_word = max(n_words, 1)
     measures.update(
         character_count=float(len(text)),
         word_count=float(n_words),
-        median_word_length=float(np.median(lengths)) if n_words else 0.0,
-        symbol_to_word_ratio=_symbol_words(text, words) / per_word,
-        fraction_of_words_with_alpha_character=alpha_fraction,
-        required_word_count=float(sum(map(REQUIRED_WORDS.__contains__, words))),
-        fraction_of_lines_starting_with_bullet_point=sum(s.startswith(("*", "-")) for s in lines)
-        / len(lines),
-        fraction_of_lines_ending_with_ellipsis=sum(s.endswith("…") for s in lines) / len(lines),
-        fraction_of_duplicate_lines=dup_lines / len(lines),
+        median_word_length=float(np.median(words.lengths)) if n_words else 0.0,
+        symbol_to_word_ratio=tokens.symbol_words / per_word,
+        fraction_of_words_with_alpha_character=(n_words - tokens.letterless) / n_words if n_words else 0.0,
+        required_word_count=float(tokens.required_occurrences),
+        fraction_of_lines_starting_with_bullet_point=bullet_lines / n_lines,
+        fraction_of_lines_ending_with_ellipsis=ellipsis_lines / n_lines,
+        fraction_of_duplicate_lines=dup_lines / n_lines,
         fraction_of_characters_in_duplicate_lines=dup_line_chars / max(word_chars, 1),
     )
     measures.update(_ngram_measures(words, word_chars))

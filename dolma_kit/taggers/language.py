@@ -12,9 +12,9 @@ from typing import Any
 from dolma_kit.documents import Document
 from dolma_kit.errors import DolmaKitError
 from dolma_kit.taggers.base import Span, Tagger, TaggerConfig, whole_document
+from dolma_kit.taggers.chunks import paragraph_chunks
 from dolma_kit.taggers.fasttext_models import get_model, resolve_model_path
 from dolma_kit.taggers.registry import register_tagger
-from dolma_kit.text import paragraph_spans
 
 DOC_PREFIX = "doc_"
 NOT_PREFIX = "not_"
@@ -53,7 +53,7 @@ class FastTextLanguageId(Tagger):
         self.model_path = resolve_model_path(self.config.model, what=self.name)
 
     def predict(self, doc: Document) -> list[Span]:
-        if not doc.text.strip():
+        if not doc.text or doc.text.isspace():  # `not text.strip()`, without copying a long text
             return []
         scores = get_model(self.model_path).predict(doc.text, k=self.config.top_k)
         return [whole_document(doc, lang, p) for lang, p in scores if p >= self.config.min_score]
@@ -97,41 +97,43 @@ class FastTextParagraphLanguageId(Tagger):
         self.model_path = resolve_model_path(self.config.model, what=self.name)
 
     def predict(self, doc: Document) -> list[Span]:
-        paragraphs = paragraph_spans(doc.text)
-        if not paragraphs:
-            return []
-        model = get_model(self.model_path)
-        texts = [doc.text[start:end] for start, end in paragraphs]
+        # paragraphs are predicted a chunk of lines at a time: one batch for an ordinary document, bounded
+        # batches for a long one; scores are summed in paragraph order either way
         if self.config.language is not None:
-            return self._one_language(doc, paragraphs, model.predict_many(texts, k=-1))
-        return self._top1(doc, paragraphs, model.predict_many(texts, k=1))
+            return self._one_language(doc)
+        return self._top1(doc)
 
-    def _top1(
-        self, doc: Document, paragraphs: list[tuple[int, int]], preds: list[list[tuple[str, float]]]
-    ) -> list[Span]:
+    def _top1(self, doc: Document) -> list[Span]:
         spans: list[Span] = []
         weighted: dict[str, float] = {}
-        total = sum(end - start for start, end in paragraphs)
-        for (start, end), pred in zip(paragraphs, preds, strict=True):
-            lang, score = pred[0]
-            spans.append(Span(start, end, lang, score))
-            weighted[lang] = weighted.get(lang, 0.0) + (end - start) * score
+        total = 0
+        for paragraphs, texts in paragraph_chunks(doc.text):
+            preds = get_model(self.model_path).predict_many(texts, k=1)
+            total += sum(end - start for start, end in paragraphs)
+            for (start, end), pred in zip(paragraphs, preds, strict=True):
+                lang, score = pred[0]
+                spans.append(Span(start, end, lang, score))
+                weighted[lang] = weighted.get(lang, 0.0) + (end - start) * score
         shares = sorted(weighted.items(), key=lambda kv: (-kv[1], kv[0]))
         spans.extend(whole_document(doc, DOC_PREFIX + lang, w / total) for lang, w in shares)
         return spans
 
-    def _one_language(
-        self, doc: Document, paragraphs: list[tuple[int, int]], preds: list[list[tuple[str, float]]]
-    ) -> list[Span]:
-        lang = self._check_language()
+    def _one_language(self, doc: Document) -> list[Span]:
         spans: list[Span] = []
         weighted = 0.0
-        total = sum(end - start for start, end in paragraphs)
-        for (start, end), pred in zip(paragraphs, preds, strict=True):
-            score = dict(pred).get(lang, 0.0)
-            spans.append(Span(start, end, lang, score))
-            spans.append(Span(start, end, NOT_PREFIX + lang, 1.0 - score))
-            weighted += (end - start) * score
+        total = 0
+        lang = ""
+        for paragraphs, texts in paragraph_chunks(doc.text):
+            lang = lang or self._check_language()  # checked once there is a paragraph, as before
+            preds = get_model(self.model_path).predict_many(texts, k=-1)
+            total += sum(end - start for start, end in paragraphs)
+            for (start, end), pred in zip(paragraphs, preds, strict=True):
+                score = dict(pred).get(lang, 0.0)
+                spans.append(Span(start, end, lang, score))
+                spans.append(Span(start, end, NOT_PREFIX + lang, 1.0 - score))
+                weighted += (end - start) * score
+        if not spans:
+            return []
         doc_score = weighted / total
         spans.append(whole_document(doc, DOC_PREFIX + lang, doc_score))
         spans.append(whole_document(doc, DOC_PREFIX + NOT_PREFIX + lang, 1.0 - doc_score))
