@@ -117,10 +117,15 @@ def circles(edges: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
+def _sources(folder: str) -> list[Path]:
+    """The project's Python files under `folder`: not what benches leave in bench/out (peers' venvs)."""
+    return sorted(p for p in (ROOT / folder).rglob("*.py") if "out" not in p.relative_to(ROOT).parts[1:2])
+
+
 def long_modules(folders: tuple[str, ...] = (*PACKAGES, "bench")) -> list[tuple[str, int]]:
     found = []
     for folder in folders:
-        for path in sorted((ROOT / folder).rglob("*.py")):
+        for path in _sources(folder):
             n = len(path.read_text().splitlines())
             if n > MAX_LINES:
                 found.append((str(path.relative_to(ROOT)), n))
@@ -132,7 +137,7 @@ def main() -> None:
     loops = circles(edges)
     top = sorted(p.name for p in (ROOT / "dolma_kit").glob("*.py"))
     lines = {
-        folder: sum(len(p.read_text().splitlines()) for p in (ROOT / folder).rglob("*.py"))
+        folder: sum(len(p.read_text().splitlines()) for p in _sources(folder))
         for folder in (*PACKAGES, "bench", "tests")
     }
     print(f"{'figure':<40} value")

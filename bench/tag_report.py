@@ -10,7 +10,7 @@ from rich.table import Table
 from tag_agreement import KNOWN_CAUSES, Agreement
 from tag_runner import C4_LIKE_DOLMA, GOPHER_LIKE_DOLMA
 
-TARGET_SPEEDUP = 5.0
+TARGET_SPEEDUP = 8.0
 TARGET_AGREEMENT = 99.0
 TARGET_MEMORY_GROWTH = 10.0
 

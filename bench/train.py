@@ -6,6 +6,8 @@ entropy of its data within 5 minutes).
     .venv/bin/python bench/train.py speed --config configs/1b.yaml         # on a GPU: bf16, seq 2048, off and on
     .venv/bin/python bench/train.py converge --minutes 5                   # tiny config, 2 gloo ranks × 1 thread
     .venv/bin/python bench/train.py spike --at 250 --poison nan            # recovery vs a clean run
+    .venv/bin/python bench/train.py vs-hf                                  # our full step vs HF's (bench/train_hf.py)
+    .venv/bin/python bench/train.py gpu-check                              # on a GPU (bench/train_gpu.py)
 
 Data: a config's own `data.paths` when they exist; otherwise the demo corpus (`dolma_kit.demo.corpus`) is
 generated and tokenized once under bench/out/ (the demo BPE for a small vocabulary, GPT-2's for a model whose
@@ -36,6 +38,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 OUT = ROOT / "bench" / "out"
 DEMO_BPE = ROOT / "tests" / "fixtures" / "tokenizer" / "demo-bpe.json"
+
+TINY = ROOT / "configs" / "tiny.yaml"
+
+import train_gpu  # noqa: E402  (bench/ is on sys.path as the script's folder)
+import train_hf  # noqa: E402
 
 
 def ensure_tokenized(tokenizer: str, docs: int) -> Path:
@@ -203,7 +210,7 @@ def converge(args: argparse.Namespace) -> dict:
         f"--trainer.run_dir={run}",
         f"--trainer.max_steps={args.max_steps}",
         "--trainer.eval_every=100",
-        "--trainer.eval_batches=8",
+        "--trainer.eval_instances=256",
         "--trainer.checkpoint_every=0",
         "--trainer.log_every=50",
         "--data.eval_fraction=0.02",
@@ -286,7 +293,7 @@ def spike(args: argparse.Namespace) -> dict:
                     f"trainer.run_dir={tmp}/{name}",
                     f"trainer.max_steps={args.steps}",
                     f"trainer.eval_every={args.steps}",
-                    "trainer.eval_batches=16",
+                    "trainer.eval_instances=512",
                     f"trainer.checkpoint_every={args.checkpoint_every}",
                     "trainer.log_every=1000000",
                     "data.eval_fraction=0.02",
@@ -353,8 +360,19 @@ def main() -> None:
     kp.add_argument("--checkpoint-every", type=int, default=100)
     kp.add_argument("--threads", type=int, default=2)
     kp.add_argument("--docs", type=int, default=3000)
+    train_hf.add_parser(sub)
+    train_gpu.add_parser(sub)
     args = ap.parse_args()
-    result = {"speed": speed, "converge": converge, "spike": spike}[args.mode](args)
+    modes = {
+        "speed": speed,
+        "converge": converge,
+        "spike": spike,
+        "vs-hf": lambda a: train_hf.vs_hf(a, ensure_tokenized(str(DEMO_BPE), a.docs), TINY),
+        "gpu-check": lambda a: train_gpu.gpu_check(
+            a, lambda docs: ensure_tokenized(str(DEMO_BPE), docs), ROOT
+        ),
+    }
+    result = modes[args.mode](args)
     results = OUT / "results"
     results.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")

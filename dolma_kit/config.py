@@ -18,6 +18,7 @@ keys to drift, and every error names where the bad value was written:
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 import types
@@ -181,6 +182,13 @@ def config_keys(cls: type, *, flat: bool = False) -> dict[str, tuple[str, ...]]:
     return keys
 
 
+def did_you_mean(name: str, known: Any) -> str:
+    """The closest of `known` names to a misspelt `name`, quoted (`'max_steps'`), or `""` when none is close:
+    a typo is found by reading one suggestion, not by scanning a list of thirty keys."""
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.6)
+    return f"'{close[0]}'" if close else ""
+
+
 def describe_keys(cls: type, *, flat: bool = False) -> str:
     """The keys an error lists: the config's own, then which nested configs it also takes flat."""
     keys = config_keys(cls, flat=flat)
@@ -208,7 +216,11 @@ def from_dict(
     for key, value in raw.items():
         name = normalise_key(key)
         if name not in keys:
-            raise where.child(key).error(f"unknown key '{key}'; valid keys: {describe_keys(cls, flat=flat)}")
+            hint = did_you_mean(name, keys)
+            raise where.child(key).error(
+                f"unknown key '{key}'; valid keys: {describe_keys(cls, flat=flat)}"
+                + (f"; did you mean {hint}?" if hint else "")
+            )
         path = keys[name]
         if len(path) == 2:
             nested.setdefault(path[0], {})[path[1]] = value

@@ -157,6 +157,8 @@ def iter_raw_lines(
         while True:
             try:
                 raw_line = stream.readline()
+            except storage.StorageError:
+                raise  # the storage failed (S3 gone mid-stream), not the file: no reject, and worth a retry
             except (EOFError, OSError, zlib.error, zstandard.ZstdError) as exc:
                 # before any record: the file as a whole is bad (line 0); after some: the rest is one reject
                 at = line_no + 1 if line_no else 0
@@ -179,7 +181,10 @@ def _document(path: str, line_no: int, obj: Any, raw: bytes | None) -> Document:
             metadata = json.loads(metadata)
         except json.JSONDecodeError:
             metadata = {"value": metadata}
-    source = obj.get("source") or source_from_path(path)
+    # datatrove's JsonlWriter keeps the source in metadata (its adapter writes text, id, media, metadata)
+    source = (
+        obj.get("source") or (metadata.get("source") if isinstance(metadata, dict) else None)
+    ) or source_from_path(path)
     return Document(
         id=doc_id,
         text=text,
@@ -251,6 +256,8 @@ class DocumentReader:
                 pf = pq.ParquetFile(
                     raw
                 )  # needs a seekable handle: local files and smart_open's S3 reader are
+            except storage.StorageError:
+                raise
             except Exception as exc:  # pyarrow raises ArrowInvalid / OSError for truncated files
                 raise BadRecordError(self.path, 0, f"not a readable parquet file: {exc}") from None
             columns = set(pf.schema_arrow.names)

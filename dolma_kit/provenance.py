@@ -42,6 +42,8 @@ PART_FILES = {
 ID_INDEX_FILES = {"hashes": "id_index.hashes.npy", "parts": "id_index.parts.npy", "docs": "id_index.docs.npy"}
 MANIFEST_NAME = "manifest.json"
 """Written last: a tokenized folder without it is incomplete."""
+#: the index files a reader needs for every part (the CSV and parquet are for people and other tools)
+REQUIRED_PART_FILES = ("starts", "sources", "locs", "ids", "id_offsets")
 
 
 def id_hash(doc_id: str) -> int:
@@ -83,6 +85,8 @@ class TokenizedDir:
         self.vocab_size: int = manifest["vocab_size"]
         self.sources: list[str] = list(manifest["sources"])
         self.parts: list[str] = [p["name"] for p in manifest["parts"]]
+        # an adopted foreign part (`tokenize adopt`) keeps its own token file name (`x.ds`, `x.bin`)
+        self.token_files: list[str] = [p.get("tokens_file") or f"{p['name']}.npy" for p in manifest["parts"]]
         self._part_index = {name: i for i, name in enumerate(self.parts)}
         self._arrays: dict[tuple[int, str], np.ndarray] = {}
         self._blobs: dict[int, bytes | mmap.mmap] = {}
@@ -109,12 +113,29 @@ class TokenizedDir:
         if missing:
             raise ProvenanceError(f"{manifest_path}: missing fields {missing}")
         tokenized = cls(path, manifest)
-        for i, name in enumerate(tokenized.parts):
-            file = path / f"{name}.npy"
+        for i, token_file in enumerate(tokenized.token_files):
+            file = path / token_file
             expected = tokenized.num_tokens(i) * tokenized.dtype.itemsize
             if not file.is_file() or file.stat().st_size != expected:
                 raise ProvenanceError(f"{file}: missing or not {expected:,} bytes as the manifest says")
+        tokenized._check_index_files()
         return tokenized
+
+    def _check_index_files(self) -> None:
+        """Every index file the manifest implies is there: a missing one is named now, not a
+        FileNotFoundError at the first lookup (a copy that left out some files, a half-deleted folder)."""
+        patterns = {**PART_FILES, **(self.manifest.get("files") or {}).get("part", {})}
+        wanted = [
+            self.path / patterns[k].format(part=name) for name in self.parts for k in REQUIRED_PART_FILES
+        ]
+        wanted += [self.path / name for name in ID_INDEX_FILES.values()]
+        missing = [p.name for p in wanted if not p.is_file()]
+        if missing:
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5:,} more" if len(missing) > 5 else "")
+            raise ProvenanceError(
+                f"{self.path}: the manifest lists files that are missing: {shown}; copy the whole folder, or "
+                "re-run `dolma-kit tokenize` (or `dolma-kit tokenize-adopt` for foreign token files)"
+            )
 
     # ----------------------------------------------------------------------------------------- arrays
 
@@ -143,7 +164,7 @@ class TokenizedDir:
         i = self._index(part)
         key = (i, ".npy")
         if key not in self._arrays:
-            self._arrays[key] = np.memmap(self.path / f"{self.parts[i]}.npy", dtype=self.dtype, mode="r")
+            self._arrays[key] = np.memmap(self.path / self.token_files[i], dtype=self.dtype, mode="r")
         return self._arrays[key]  # type: ignore[return-value]
 
     def document_starts(self, part: int) -> np.ndarray:

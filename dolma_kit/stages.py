@@ -123,6 +123,10 @@ class Stage:
     and resolves the pipeline's references inside it; train merges a training config file)."""
     keys: Callable[[], set[str]] | None = None
     """The keys a stage with `build` takes (default: the config's fields)."""
+    outputs: Callable[[Any], list[str]] | None = None
+    """config → the folders and files only this stage writes: a pipeline refuses two stages that share one.
+    None: found from its options (attribute roots, `destination`, `output(s)`, `run_dir`, `work_dir` per
+    command; see `dolma_kit.pipeline.outputs`)."""
     volatile: frozenset[str] = frozenset({"processes", "force", "executor", "threads"})
     """Options that do not change what the stage writes: left out of its pipeline digest."""
     reset: Callable[[Any], None] | None = None

@@ -157,3 +157,55 @@ def test_atomic_write_leaves_nothing_on_error(tmp_path: Path) -> None:
         fh.write(b"partial")
         raise RuntimeError("boom")
     assert list((tmp_path / "out").iterdir()) == []
+
+
+DATATROVE_ROWS = [  # datatrove's JsonlWriter: text, id, media, metadata (the source inside metadata)
+    {"text": "a page about the river", "id": "d0", "media": [], "metadata": {"source": "web", "url": "u"}},
+    {"text": "a forum post", "id": "d1", "media": [], "metadata": {"source": "forum"}},
+    {"text": "no source at all", "id": "d2", "media": [], "metadata": {}},
+    {"text": "top level wins", "id": "d3", "source": "top", "metadata": {"source": "inner"}},
+]
+SOURCE_TAGGER = """
+from dolma_kit.taggers.base import Tagger, whole_document
+from dolma_kit.taggers.registry import register_tagger
+
+
+@register_tagger("source_is_web_v1")
+class SourceIsWeb(Tagger):
+    def predict(self, doc):
+        return [whole_document(doc, "web", float(doc.source == "web"))]
+
+    def attribute_names(self):
+        return ["web"]
+"""
+
+
+def test_source_falls_back_to_datatrove_metadata(tmp_path: Path) -> None:
+    """datatrove writes `metadata.source`; without a top-level `source` that names it, not the folder."""
+    from typer.testing import CliRunner
+
+    from dolma_kit.cli import app
+    from dolma_kit.provenance import TokenizedDir
+    from tests.conftest import DEMO_TOKENIZER
+
+    path = tmp_path / "jsonl" / "00000.jsonl.gz"  # datatrove's default output name, in its default folder
+    with JsonlWriter(str(path)) as out:
+        for row in DATATROVE_ROWS:
+            out.write(row)
+    assert [d.source for d in read_documents(str(path))] == ["web", "forum", "jsonl", "top"]
+    tagger = tmp_path / "source_tagger.py"
+    tagger.write_text(SOURCE_TAGGER)
+    runner = CliRunner()
+    tagged = runner.invoke(app, ["tag", "-d", str(path), "-e", "e", "-t", "source_is_web_v1",
+                                 "--tagger-modules", str(tagger), "--destination", str(tmp_path / "attrs"),
+                                 "-p", "1"])  # fmt: skip
+    assert tagged.exit_code == 0, tagged.output
+    (attr_file,) = (tmp_path / "attrs").rglob("*.jsonl.gz")
+    with gzip.open(attr_file, "rt") as fh:
+        rows = [__import__("json").loads(line) for line in fh]
+    assert [r["attributes"]["e__source_is_web_v1__web"][0][2] for r in rows] == [1.0, 0.0, 0.0, 0.0]
+    out = tmp_path / "tokens"
+    done = runner.invoke(app, ["tokenize", "-d", str(path), "--destination", str(out),
+                               "--tokenizer", str(DEMO_TOKENIZER), "-p", "1"])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert TokenizedDir.open(out).sources == ["forum", "jsonl", "top", "web"]

@@ -110,7 +110,7 @@ def test_dedup_exact_and_minhash_on_ray_are_byte_identical(tmp_path: Path) -> No
     for executor in (ExecutorConfig(), RAY):  # the same folders (plans record paths), redone with force
         dedup_exact(ExactDedupConfig(documents=documents, experiment="ex", key="paragraphs", partitions=4,
                                      processes=2, force=True, executor=executor))  # fmt: skip
-        result = run_minhash(MinhashDedupConfig(documents=documents, experiment="mh", processes=2, force=True,
+        result = run_minhash(MinhashDedupConfig(documents=documents, experiment="mh", processes=2, force=True, keep_work=True,
                                                 minhash=MinhashConfig(threshold=0.7), executor=executor))  # fmt: skip
         assert {s.status for step in result.steps.values() for s in step.shards} == {"done"}
         produced[executor.kind] = (files(tmp_path / "attributes"), counts(tmp_path / "attributes"))
@@ -162,6 +162,59 @@ def test_a_task_that_fails_once_is_retried(tmp_path: Path) -> None:
     (state / "failed").unlink()
     with pytest.raises(RuntimeError, match="simulated transient failure"):
         tag(config(remote, executor=ExecutorConfig(kind="ray", max_retries=0), force=True))
+
+
+DYING = str(Path(__file__).parent / "robustness" / "dying_taggers.py")
+
+
+def test_a_worker_killed_once_is_retried_and_the_output_is_identical(tmp_path: Path) -> None:
+    """SIGKILL in the middle of a shard (the OOM killer, a preempted machine): Ray reruns the task elsewhere."""
+    local, remote = two_copies(tmp_path, lambda root: write_corpus(root, ".jsonl.gz"))
+    state = tmp_path / "state"
+    state.mkdir()
+
+    def config(root: Path, **kw) -> TagConfig:
+        return TagConfig(documents=[f"{root}/documents/*/*.jsonl.gz"], experiment="k",
+                         taggers=["char_length", f"dies_v1:state={state}"], tagger_modules=[DYING], **kw)  # fmt: skip
+
+    (state / "died").touch()  # the local reference run does not die
+    tag(config(local, processes=1))
+    (state / "died").unlink()
+    result = tag(config(remote, executor=ExecutorConfig(kind="ray", max_retries=1)))
+    assert len((state / "deaths").read_text().splitlines()) == 1, "one worker must have died"
+    assert {s.status for s in result.shards} == {"done"} and result.total.documents_in == 12
+    assert files(remote / "attributes") == files(local / "attributes")
+    assert counts(remote / "attributes") == counts(local / "attributes")
+
+
+def test_a_shard_failing_every_attempt_names_the_shard(tmp_path: Path) -> None:
+    """A worker that dies on every attempt is one line naming the shard; the other shards are kept."""
+    write_corpus(tmp_path, ".jsonl.gz")
+    state = tmp_path / "state"
+    state.mkdir()
+    documents = [f"{tmp_path}/documents/*/*.jsonl.gz"]
+    with pytest.raises(DolmaKitError) as info:
+        tag(TagConfig(documents=documents, experiment="d", taggers=[f"dies_v1:state={state},always=true,shard=wiki-"],
+                      tagger_modules=[DYING], executor=ExecutorConfig(kind="ray", max_retries=1)))  # fmt: skip
+    message = str(info.value)
+    shard = tmp_path / "documents" / "wiki" / "part-0000.jsonl.gz"
+    assert message.startswith(
+        f"{shard}: the Ray worker running shard wiki/part-0000.jsonl.gz died 2 times"
+    ), message
+    assert "\n" not in message and message.endswith("finished shards are kept: re-run to resume")
+    assert (state / "deaths").read_text().splitlines() == ["wiki-0001", "wiki-0001"], (
+        "two attempts, then stop"
+    )
+    assert not (tmp_path / "attributes" / "d" / "wiki" / "part-0000.jsonl.gz").exists()
+
+    # an exception of the stage's own code, every time: Ray's error (with the worker's traceback), the shard named
+    (state / "failed").touch()
+    fails = f"fails_once_v1:state={state}"
+    (state / "failed").unlink()
+    with pytest.raises(RuntimeError, match="simulated transient failure") as raised:
+        tag(TagConfig(documents=documents, experiment="r", taggers=[fails], tagger_modules=[FAILING],
+                      executor=ExecutorConfig(kind="ray", max_retries=0)))  # fmt: skip
+    assert any("failed on Ray 1 times" in note and ".jsonl.gz" in note for note in raised.value.__notes__)
 
 
 def test_user_errors_are_not_retried_and_read_as_locally(tmp_path: Path) -> None:

@@ -58,6 +58,16 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`: the workers are the forkserver's children, not the driver's."""
+    found, stack = [], children(pid)
+    while stack:
+        child = stack.pop()
+        found.append(child)
+        stack.extend(children(child))
+    return found
+
+
 def alive(pid: int) -> bool:
     """Running (a zombie waiting for a reaper that may never come counts as ended)."""
     try:
@@ -76,8 +86,10 @@ def interrupt(
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (markers.exists() and list(markers.glob("*.done"))):
         time.sleep(0.01)
-    workers = children(proc.pid)
-    assert workers, "the run must have worker processes when the signal comes"
+    workers = descendants(proc.pid)
+    assert len(workers) >= 3, (
+        "the run must have worker processes (and their forkserver) when the signal comes"
+    )
     sent = time.monotonic()
     if whole_group:
         os.killpg(proc.pid, signum)
@@ -139,3 +151,19 @@ def test_a_signal_ends_the_workers_and_a_rerun_resumes(
     resumed = subprocess.run(tag_command(tmp_path), check=True, capture_output=True, text=True)
     assert "skipped" in resumed.stdout
     assert outputs(tmp_path) == clean
+
+
+@pytest.mark.slow
+def test_workers_die_with_a_sigkilled_driver(tmp_path: Path) -> None:
+    """SIGKILL runs no cleanup: the workers end because their parent (the forkserver) ends with the driver and
+    each worker asked the kernel to kill it when its parent dies. No orphan keeps writing."""
+    make_corpus(tmp_path)
+    proc = subprocess.Popen(tag_command(tmp_path), start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        _, _, lingering = interrupt(proc, tmp_path, signal.SIGKILL, whole_group=False)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
+    assert not lingering, "worker processes (or their forkserver) outlived a SIGKILLed driver"

@@ -195,3 +195,28 @@ def test_attribute_locations(
     from dolma_kit.attributes import attribute_root_and_relative
 
     assert attribute_root_and_relative(doc_path, base, "e", destination) == expected
+
+
+def test_dolma_twins_write_dolmas_attribute_names(corpus: Path) -> None:
+    """With `name=<Dolma tagger>`, the twins write the keys a Dolma mixer config reads, and only those."""
+    result = invoke("tag", "-d", f"{corpus}/documents/web/*.jsonl", "-e", "exp", "-p", "1", "-t",
+                    "c4_dolma:name=c4_v2", "pii_dolma:name=pii_regex_with_counts_fast_v2",
+                    "ft_lang_id_dolma:name=ft_lang_id_en_doc_v2")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = read_attributes(corpus / "attributes" / "exp" / "web" / "part-0000.jsonl")
+    docs = corpus_documents()["web"]
+    assert [r["id"] for r in rows] == [d.id for d in docs]
+    allowed = {
+        *(f"exp__c4_v2__{n}" for n in ("lines_with_no_ending_punctuation", "lines_with_too_few_words",
+                                       "has_curly_brace", "has_lorem_ipsum", "has_javascript", "line_count")),
+        *(f"exp__pii_regex_with_counts_fast_v2__{n}" for n in ("EMAIL_ADDRESS", "PHONE_NUMBER", "IP_ADDRESS",
+                                                               "doc_count", "doc_frac")),
+        "exp__ft_lang_id_en_doc_v2__en", "exp__ft_lang_id_en_doc_v2__not_en",
+    }  # fmt: skip
+    for row, doc in zip(rows, docs, strict=True):
+        assert set(row["attributes"]) <= allowed
+        assert row["attributes"]["exp__c4_v2__line_count"] == [[0, len(doc.text), doc.text.count("\n") + 1.0]]
+        assert row["attributes"]["exp__pii_regex_with_counts_fast_v2__doc_frac"][0][2] >= 1.0  # Dolma's bug
+        (en,) = row["attributes"]["exp__ft_lang_id_en_doc_v2__en"]
+        (not_en,) = row["attributes"]["exp__ft_lang_id_en_doc_v2__not_en"]
+        assert en[2] + not_en[2] == pytest.approx(1.0)

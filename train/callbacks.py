@@ -140,7 +140,9 @@ class Evaluator(Callback):
         if len(trainer.eval_ids):
             loss, by_source = trainer.evaluate()
             record |= {"eval_loss": loss, "eval_ppl": math.exp(loss), "eval_by_source": by_source}
-            parts = " ".join(f"{s} {v['loss']:.3f}" for s, v in by_source.items())
+            parts = " ".join(
+                f"{s} {v['loss']:.3f}" if v["loss"] is not None else f"{s} -" for s, v in by_source.items()
+            )
             line += f" loss {loss:.4f} ppl {math.exp(loss):.2f} | {parts}"
         if trainer.downstream:
             record["downstream"] = trainer.evaluate_downstream()

@@ -13,10 +13,10 @@ from typing import Any
 
 from dolma_kit.config import ConfigError, Where, from_dict, load_yaml, set_dotted, to_dict
 from train.data import DataConfig
-from train.downstream import TaskConfig
-from train.model import ModelConfig
+from train.model_config import ModelConfig
 from train.optim import OptimConfig
 from train.recovery import DebugConfig, RecoveryConfig
+from train.tasks import TaskConfig
 
 __all__ = ["ConfigError", "TrainConfig", "TrainerConfig", "load_config"]
 
@@ -40,8 +40,9 @@ class TrainerConfig:
     """Write a metrics.jsonl line and the progress line every this many steps."""
     eval_every: int = 0
     """Evaluate on the held-out split every this many steps (0: only after the last step)."""
-    eval_batches: int = 4
-    """Held-out micro-batches per rank per evaluation (a fixed, deterministic subset)."""
+    eval_instances: int | None = None
+    """Held-out instances read at each evaluation: None = all of them, else the first this many of the drawn
+    (random) held-out order. The same set for any world size, so 1 and N ranks report the same loss."""
     checkpoint_every: int = 0
     """Checkpoint every this many steps (0: only after the last step)."""
     keep_last: int = 2
@@ -53,10 +54,14 @@ class TrainerConfig:
     precision: str = "auto"
     """auto (bf16 on cuda, fp32 on cpu), bf16 (bf16 compute, fp32 master weights and reductions) or fp32."""
     cpu_threads: int | None = None
-    """torch intra-op threads per process on CPU; None: torch's default (all cores; torchrun sets 1 per rank).
-    On shared, busy cores 1 is often several times faster than oversubscribed threads."""
+    """torch intra-op threads per process on CPU. None: OMP_NUM_THREADS when set (torchrun sets 1), else the
+    cores not busy with other work (1-minute load average) shared by this machine's ranks. A warning says
+    when ranks × threads + load exceed the cores: oversubscribed threads train several times slower."""
     compile: bool = False
     """torch.compile each block (GPU runs)."""
+    activation_checkpointing: bool = False
+    """Recompute each block's activations in backward instead of keeping them: about a third more compute
+    for a fraction of the activation memory (a larger micro_batch fits on a GPU)."""
     peak_flops: float | None = None
     """Dense peak FLOP/s of one device for the MFU estimate; None: known GPUs by name, else MFU is null."""
 
@@ -64,6 +69,15 @@ class TrainerConfig:
         if self.max_steps <= 0 or self.global_batch <= 0 or self.micro_batch <= 0:
             raise ConfigError(
                 "trainer.max_steps, trainer.global_batch and trainer.micro_batch must be positive"
+            )
+        if self.cpu_threads is not None and self.cpu_threads <= 0:
+            raise ConfigError(
+                f"trainer.cpu_threads must be positive (or null: automatic), got {self.cpu_threads}"
+            )
+        if self.eval_instances is not None and self.eval_instances <= 0:
+            raise ConfigError(
+                f"trainer.eval_instances must be positive (or null for all held-out instances), "
+                f"got {self.eval_instances}"
             )
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"trainer.device must be auto, cpu or cuda, got {self.device!r}")
@@ -85,6 +99,14 @@ class TrainConfig:
     """Multiple-choice tasks scored at every evaluation (train/downstream.py)."""
     debug: DebugConfig = field(default_factory=DebugConfig)
     """Fault injection for tests (poisoned steps, a kill inside a checkpoint write)."""
+
+    def __post_init__(self) -> None:
+        declared = self.model.max_sequence_length
+        if declared is not None and declared < self.data.seq_len:
+            raise ConfigError(
+                f"model.max_sequence_length={declared} is shorter than data.seq_len={self.data.seq_len}: the "
+                "model would declare a context shorter than the one it is trained on"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)

@@ -7,9 +7,12 @@ of dir 0 part 0, then dir 0 part 1, …, then dir 1. Tokens are read through rea
 The order (`data_order.npy` in the run) is fixed by the config and seed alone, never by the world size:
 - the held-out split is a seeded choice (PCG64([eval_seed, 1])) of `eval_fraction` of all instances, removed
   from training (`eval_instances.npy` beside the order, in the drawn order that evaluation reads);
-- an *epoch* is the list of training instance ids (with a mixture, resampled as below), and epoch e is
-  permuted with PCG64(seed + e), as OLMo's `global_indices`; epochs are concatenated until
-  max_steps × global_batch instances, stored as uint32 (uint64 past 2³² instances);
+- epoch e is OLMo's `global_indices`, PCG64(seed + e).permutation(num_instances) over all instances, with the
+  held-out ids filtered out without re-permuting (so the order is OLMo's minus the held-out instances, for any
+  eval_fraction); with a mixture, the resampled epoch list below is permuted with PCG64(seed + e) instead.
+  Epochs are concatenated until max_steps × global_batch instances, stored as uint32 (uint64 past 2³²).
+  OLMo-core counts epochs from 1 (its first epoch uses seed + 1) and trims each epoch to whole global
+  batches: its order for seed S is ours for trainer.seed = S + 1, epoch by epoch up to that trim;
 - step s (1-based) trains on order[(s-1)·global_batch : s·global_batch]; rank r of W takes the r-th of W
   contiguous slices. Examples seen after step s = s·global_batch, whatever W was.
 
@@ -143,16 +146,19 @@ class TokenDataset:
         return self.source_maps[i][np.asarray(self.dirs[i].document_sources(p))[doc]]
 
     def batch(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Tokens (n, seq_len) int64 and their source codes (n, seq_len) int64 for instance ids. Reads each
-        instance's slice from its memmap; nothing else is loaded."""
+        """Tokens (n, seq_len) int64 and their source codes (n, seq_len) int64 for instance ids. One gather
+        per part file over the rows it holds (fancy indexing the memmap reads only those tokens) and one
+        vectorised document lookup, instead of a slice and a search per row."""
         part, start = self.locate(ids)
         tokens = np.empty((len(ids), self.seq_len), dtype=np.int64)
         sources = np.empty((len(ids), self.seq_len), dtype=np.int64)
         offsets = np.arange(self.seq_len, dtype=np.int64)
-        for row, (fp, s0) in enumerate(zip(part.tolist(), start.tolist(), strict=True)):
+        for fp in np.unique(part).tolist():
+            rows = np.flatnonzero(part == fp)
             i, p = self.parts[fp]
-            tokens[row] = self.dirs[i].tokens(p)[s0 : s0 + self.seq_len]
-            sources[row] = self.token_sources(fp, s0 + offsets)
+            positions = start[rows, None] + offsets  # (rows, seq_len) token offsets in the part
+            tokens[rows] = self.dirs[i].tokens(p)[positions]
+            sources[rows] = self.token_sources(fp, positions)
         return tokens, sources
 
     def instance_source_tokens(self) -> np.ndarray:
@@ -216,14 +222,32 @@ class TokenDataset:
         return np.sort(np.concatenate(chosen))
 
     def data_order(self, seed: int, num_instances: int) -> np.ndarray:
-        """The first `num_instances` entries of the global order: PCG64(seed + epoch) permutations of the
-        epoch list, concatenated."""
-        epoch_ids = self.epoch_instances(seed)
+        """The first `num_instances` entries of the global order, epoch after epoch.
+
+        Without a mixture, epoch e is OLMo's `global_indices`, PCG64(seed + e).permutation(num_instances) over
+        *all* instances, with the held-out ids filtered out in place (never re-permuted): the training order
+        is OLMo's order minus the held-out instances, whatever eval_fraction is. With a mixture, the epoch list
+        (repeats and drops) is permuted with PCG64(seed + e): OLMo has no equivalent to match."""
+        if self.cfg.mixture is None:
+            held_out = np.zeros(self.num_instances, dtype=bool)
+            held_out[self.eval_instances()] = True
+            if held_out.all():
+                raise ConfigError("every instance is held out; lower data.eval_fraction")
+
+            def epoch_order(epoch: int) -> np.ndarray:
+                perm = np.random.Generator(np.random.PCG64(seed + epoch)).permutation(self.num_instances)
+                return perm[~held_out[perm]]
+        else:
+            epoch_ids = self.epoch_instances(seed)
+
+            def epoch_order(epoch: int) -> np.ndarray:
+                perm = np.random.Generator(np.random.PCG64(seed + epoch)).permutation(len(epoch_ids))
+                return epoch_ids[perm]
+
         chunks, have, epoch = [], 0, 0
         while have < num_instances:
-            perm = np.random.Generator(np.random.PCG64(seed + epoch)).permutation(len(epoch_ids))
-            chunks.append(epoch_ids[perm])
-            have += len(epoch_ids)
+            chunks.append(epoch_order(epoch))
+            have += len(chunks[-1])
             epoch += 1
         dtype = np.uint32 if self.num_instances < 2**32 else np.uint64
         return np.concatenate(chunks)[:num_instances].astype(dtype)

@@ -117,6 +117,13 @@ def save_weights(out: Path, sd: dict[str, torch.Tensor], dtype: torch.dtype) -> 
     return [*names, "model.safetensors.index.json"]
 
 
+def max_positions(cfg: TrainConfig) -> int:
+    """max_position_embeddings / model_max_length: model.max_sequence_length, or max(seq_len, 2048). Writing
+    the training seq_len (32 for the tiny config) made HF generation and lm-eval truncate every prompt."""
+    declared = cfg.model.max_sequence_length  # TrainConfig checks it is ≥ data.seq_len
+    return max(cfg.data.seq_len, 2048) if declared is None else declared
+
+
 def hf_config(cfg: TrainConfig, eos_id: int, pad_id: int | None, dtype: str) -> dict[str, Any]:
     m = cfg.model
     return {
@@ -129,7 +136,7 @@ def hf_config(cfg: TrainConfig, eos_id: int, pad_id: int | None, dtype: str) -> 
         "num_attention_heads": m.n_heads,
         "num_key_value_heads": m.n_heads,
         "hidden_act": "silu",
-        "max_position_embeddings": cfg.data.seq_len,
+        "max_position_embeddings": max_positions(cfg),
         "initializer_range": 0.02,
         "use_cache": True,
         "pad_token_id": eos_id if pad_id is None else pad_id,
@@ -199,5 +206,5 @@ def export_hf(
     pad = data.eos_id if loaded.pad_id is None else loaded.pad_id
     generation = {"eos_token_id": data.eos_id, "pad_token_id": pad, "do_sample": False}
     (out / "generation_config.json").write_text(json.dumps(generation, indent=2) + "\n")
-    files += ["config.json", "generation_config.json", *save_tokenizer(out, loaded, cfg.data.seq_len)]
+    files += ["config.json", "generation_config.json", *save_tokenizer(out, loaded, max_positions(cfg))]
     return {"step": step, "out": str(out), "files": files, "parameters": cfg.model.num_params()}

@@ -15,6 +15,7 @@ cross-entropy is always taken in fp32.
 from __future__ import annotations
 
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import yaml
+from rich.console import Console
 
 from dolma_kit.config import RUN_CONFIG_NAME, ConfigError, plain, read_run_config
 from train.callbacks import Callback, CheckpointSaver, Evaluator, MetricsFile, ProgressLine
@@ -30,9 +32,20 @@ from train.checkpoint import Checkpointer
 from train.config import TrainConfig
 from train.data import check_saved, save_array
 from train.errors import TrainingDiverged
+from train.model import build_model
 from train.optim import set_lr
-from train.parallelize import DistInfo, all_reduce_sum, barrier, init_distributed, parallelize
+from train.parallelize import (
+    DistInfo,
+    all_reduce_sum,
+    barrier,
+    init_distributed,
+    parallelize,
+    set_cpu_threads,
+)
 from train.recovery import RecoveryState, SpikeDetector, append_logbook
+
+SESSION_KEYS = ("cpu_threads", "activation_checkpointing")
+"""trainer keys that change how fast a session runs, never its numbers: a resume may change them."""
 
 
 class SpikeDetected(Exception):
@@ -75,8 +88,12 @@ class Trainer:
                 f"trainer.micro_batch={tc.micro_batch}"
             )
         self.per_rank = tc.global_batch // W
-        if tc.cpu_threads is not None and self.dist.device.type == "cpu":
-            torch.set_num_threads(tc.cpu_threads)
+        self.cpu_threads: int | None = None
+        if self.dist.device.type == "cpu":
+            local = int(os.environ.get("LOCAL_WORLD_SIZE", W))
+            self.cpu_threads, warning = set_cpu_threads(tc.cpu_threads, local)
+            if warning and self.dist.is_main:
+                Console(stderr=True).print(f"[yellow]warning:[/] {warning}", highlight=False)
         self.bf16 = tc.precision == "bf16" or (tc.precision == "auto" and self.dist.device.type == "cuda")
         if self.bf16 and self.dist.device.type != "cuda":
             raise ConfigError("trainer.precision=bf16 is for GPU runs; CPU runs train in fp32")
@@ -94,8 +111,18 @@ class Trainer:
         self.eval_ids = self.data.eval_instances()
         self._prepare_run_dir()
 
-        model = cfg.model.build("meta")
-        parallelize(model, bf16=self.bf16, compile=tc.compile)
+        model = build_model(cfg.model, "meta")
+        # FSDP2 whenever there is more than one rank or a GPU (bf16 comes from its mixed-precision policy); a
+        # single CPU process trains the plain module: there one-rank all-gathers are only copies and
+        # DTensor gradient clipping is slower than the plain foreach path
+        self.sharded = W > 1 or self.dist.device.type == "cuda"
+        parallelize(
+            model,
+            bf16=self.bf16,
+            compile=tc.compile,
+            shard=self.sharded,
+            activation_checkpointing=tc.activation_checkpointing,
+        )
         model.to_empty(device=self.dist.device)
         model.init_weights(tc.seed)
         self.model = model
@@ -126,7 +153,14 @@ class Trainer:
         if saved is not None:
             old, resolved = plain(saved), self.cfg.to_dict()
             for section in (old, resolved):  # where to stop, log and checkpoint may change between sessions
-                for key in ("stop_at", "log_every", "eval_every", "checkpoint_every", "keep_last"):
+                for key in (
+                    "stop_at",
+                    "log_every",
+                    "eval_every",
+                    "checkpoint_every",
+                    "keep_last",
+                    *SESSION_KEYS,
+                ):
                     section["trainer"].pop(key, None)
                 section.pop("debug", None)  # fault injection is not part of the run's identity
             if old != resolved:
@@ -153,15 +187,29 @@ class Trainer:
             "tokens_seen": step * G * T,
             "world_size": self.dist.world_size,
             "scheduler": {"step": step, "lr": self.cfg.optim.lr_at(step, self.cfg.trainer.max_steps)},
+            "spike_detector": self.detector.state(),
         }
         return self.checkpointer.save(step, self.model, self.optimizer, state)
 
+    def _restore_detector(self, state: dict[str, Any] | None, step: int) -> None:
+        """The spike detector as it was when checkpoint `step` was written (its window is in
+        train_state.json), so a resumed or rolled-back run takes the decisions an uninterrupted one takes.
+        metrics.jsonl holds only every log_every-th loss: it is the fallback for checkpoints without the
+        window (model-only checkpoints, older runs) only."""
+        if state is not None and "spike_detector" in state:
+            self.detector.load_state(state["spike_detector"])
+        elif step == 0:
+            self.detector.load_state([])
+        else:
+            self.detector.reset(self.metrics_file.train_losses(step))
+
     def maybe_resume(self) -> None:
         latest = self.checkpointer.latest()
+        state = None
         if latest is not None:
             state = self.checkpointer.load(latest, self.model, self.optimizer)
             self.step = int(state["step"])
-        self.detector.reset(self.metrics_file.train_losses(self.step))
+        self._restore_detector(state, self.step)
 
     def _load_downstream(self) -> list:
         """Tokenize the configured multiple-choice tasks once (train/downstream.py)."""
@@ -209,15 +257,16 @@ class Trainer:
                 f"the run needs a human (see {self.run_dir / 'logbook.md'})"
             )
         good = [(s, p) for s, p in self.checkpointer.completed() if s < spike.step]
+        state = None
         if good:
             back_to, path = good[-1]
-            self.checkpointer.load(path, self.model, self.optimizer)
+            state = self.checkpointer.load(path, self.model, self.optimizer)
         else:  # before the first checkpoint: the initial weights are a function of the seed
             back_to = 0
             self.model.init_weights(self.cfg.trainer.seed)
             self.optimizer = self.cfg.optim.build(self.model)
         self.step = back_to
-        self.detector.truncate(back_to)
+        self._restore_detector(state, back_to)
         G = self.cfg.trainer.global_batch
         skipped_ids = self.order[(spike.step - 1) * G : spike.step * G].tolist()
         self.recovery.skipped.add(spike.step)
@@ -265,23 +314,34 @@ class Trainer:
         }
 
     # --- compute ----------------------------------------------------------------------------------
+    def _to_device(self, array: np.ndarray) -> torch.Tensor:
+        """A batch array onto the training device; on CUDA through pinned memory, so the copy is truly
+        asynchronous (non_blocking from pageable memory is a synchronous copy)."""
+        t = torch.from_numpy(array)
+        if self.dist.device.type == "cuda":
+            return t.pin_memory().to(self.dist.device, non_blocking=True)
+        return t
+
     def _losses(
         self, tokens: np.ndarray, sources: np.ndarray
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Token-summed loss, and per-source loss sums and token counts (fp32), for one micro-batch."""
+        """Token-summed loss, and per-source loss sums and token counts (fp32), for one micro-batch.
+
+        Targets are the tokens shifted left with the last position ignored (HF's label padding), and the
+        model fuses its output layer with the cross-entropy (train/loss.py): slicing logits[:, :-1] copied
+        the (B, T, V) logits, and the plain loss kept and zero-filled as many again, about a third of a CPU
+        step at vocabulary 50,304 and gigabytes of GPU memory."""
         dev = self.dist.device
-        idx_BT = torch.from_numpy(tokens).to(dev, non_blocking=True)
-        src_BT = torch.from_numpy(sources[:, 1:]).to(dev, non_blocking=True)
-        logits_BTV = self.model(idx_BT)
-        V = logits_BTV.shape[-1]
-        ce_N = F.cross_entropy(
-            logits_BTV[:, :-1].reshape(-1, V).float(), idx_BT[:, 1:].reshape(-1), reduction="none"
-        )
+        idx_BT = self._to_device(tokens)
+        src_BT = self._to_device(np.ascontiguousarray(sources[:, 1:]))
+        targets_BT = F.pad(idx_BT[:, 1:], (0, 1), value=-100)
+        loss_sum, ce_BT = self.model(idx_BT, targets_BT)
+        ce_N = ce_BT[:, :-1].reshape(-1)  # (B·(T-1),) token losses, for the per-source sums
         S = len(self.sources)
         flat = src_BT.reshape(-1)
-        sums_S = torch.zeros(S, device=dev).index_add_(0, flat, ce_N.detach())
+        sums_S = torch.zeros(S, device=dev).index_add_(0, flat, ce_N)
         counts_S = torch.zeros(S, device=dev).index_add_(0, flat, torch.ones_like(ce_N))
-        return ce_N.sum(), sums_S, counts_S
+        return loss_sum, sums_S, counts_S
 
     def _rank_slice(self, ids: np.ndarray) -> np.ndarray:
         r = self.dist.rank
@@ -306,7 +366,7 @@ class Trainer:
             stats += torch.cat([loss_sum.detach().reshape(1), sums_S, counts_S]).double()
         lr = self.cfg.optim.lr_at(step, tc.max_steps) * self.recovery.lr_scale(step)
         set_lr(self.optimizer, lr)
-        clip = self.cfg.optim.grad_clip
+        clip = self.cfg.optim.clip_at(step)
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip if clip > 0 else math.inf)
         grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
         all_reduce_sum(stats)  # every rank sees the same loss and norm, so all take the same decision
@@ -347,44 +407,56 @@ class Trainer:
             return None
         return math.nan if dbg.poison == "nan" else dbg.poison_scale
 
+    def eval_subset(self) -> np.ndarray:
+        """The held-out instances every evaluation reads: all of them, or the first `trainer.eval_instances`
+        of the drawn (random) order. A function of the data and config alone, never of the world size."""
+        n = self.cfg.trainer.eval_instances
+        return self.eval_ids if n is None else self.eval_ids[:n]
+
     @torch.no_grad()
-    def evaluate(self) -> tuple[float, dict[str, dict[str, float]]]:
-        """Held-out loss (mean over predicted tokens) and per source loss, perplexity and token count, on the
-        first eval_batches × micro_batch × W held-out instances (the same ones at every evaluation)."""
-        tc = self.cfg.trainer
-        W, n = self.dist.world_size, tc.eval_batches * tc.micro_batch
-        ids = self.eval_ids[: n * W]
+    def eval_sums(self) -> torch.Tensor:
+        """(2·S,) float64 on the training device, all-reduced: per-source loss sums, then per-source predicted
+        token counts, over `eval_subset()`. Rank r takes instances r, r+W, …; every rank runs the same number
+        of forwards (FSDP's all-gathers are collective), a rank out of instances repeats one with weight 0.
+        Everything stays on the device (a CPU scalar stacked with a CUDA loss was a crash at the first
+        evaluation on GPU); the token count is the sum of the per-source counts, since each predicted token
+        has exactly one source."""
+        mb, W = self.cfg.trainer.micro_batch, self.dist.world_size
+        ids = self.eval_subset()
         mine = ids[self.dist.rank :: W]
+        per_rank = -(-len(ids) // W)  # the most any rank has
         S = len(self.sources)
-        stats = torch.zeros(2 + 2 * S, dtype=torch.float64, device=self.dist.device)
+        stats = torch.zeros(2 * S, dtype=torch.float64, device=self.dist.device)
         self.model.eval()
-        for m0 in range(0, n, tc.micro_batch):  # same number of forwards on every rank (FSDP collectives)
-            chunk = mine[m0 : m0 + tc.micro_batch]
+        for m0 in range(0, per_rank, mb):
+            chunk, weight = mine[m0 : m0 + mb], 1.0
             if len(chunk) == 0:
-                chunk, weight = self.eval_ids[:1], 0.0  # a rank with fewer ids still joins the all-gathers
-            else:
-                weight = 1.0
+                chunk, weight = ids[:1], 0.0
             tokens, sources = self.data.batch(chunk)
-            loss_sum, sums_S, counts_S = self._losses(tokens, sources)
-            ntok = tokens.shape[0] * (tokens.shape[1] - 1)
-            stats += (
-                weight
-                * torch.cat([torch.stack([loss_sum, torch.tensor(float(ntok))]), sums_S, counts_S]).double()
-            )
-        all_reduce_sum(stats)
-        loss = float(stats[0] / stats[1])
-        sums, counts = stats[2 : 2 + S].tolist(), stats[2 + S :].tolist()
-        by_source = {
-            s: {"loss": sums[i] / counts[i], "ppl": math.exp(sums[i] / counts[i]), "tokens": int(counts[i])}
-            for i, s in enumerate(self.sources)
-            if counts[i]
-        }
+            _, sums_S, counts_S = self._losses(tokens, sources)
+            stats += weight * torch.cat([sums_S, counts_S]).double()
+        return all_reduce_sum(stats)
+
+    def evaluate(self) -> tuple[float, dict[str, dict[str, float | int | None]]]:
+        """Held-out loss (mean over predicted tokens) and, for every source of the data, its loss, perplexity
+        and token count (loss and ppl null for a source with no held-out token), over `eval_subset()`: the
+        same instances at every evaluation and for any number of ranks."""
+        S = len(self.sources)
+        stats = self.eval_sums().tolist()
+        sums, counts = stats[:S], stats[S:]
+        loss = sum(sums) / sum(counts)
+        by_source: dict[str, dict[str, float | int | None]] = {}
+        for i, s in enumerate(self.sources):
+            mean = sums[i] / counts[i] if counts[i] else None
+            ppl = math.exp(mean) if mean is not None else None
+            by_source[s] = {"loss": mean, "ppl": ppl, "tokens": int(counts[i])}
         return loss, by_source
 
-    def fit(self) -> list[dict[str, Any]]:
-        """Resume if the run has a checkpoint, then train to max_steps (or trainer.stop_at). Returns this
-        process's train records."""
-        self.maybe_resume()
+    def fit(self, *, resume: bool = True) -> list[dict[str, Any]]:
+        """Resume if the run has a checkpoint (unless the caller already called `maybe_resume`: resume=False),
+        then train to max_steps (or trainer.stop_at). Returns this process's train records."""
+        if resume:
+            self.maybe_resume()
         for cb in self.callbacks:
             cb.on_start(self)
         records: list[dict[str, Any]] = []

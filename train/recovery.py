@@ -97,8 +97,17 @@ class SpikeDetector:
         del self.history[: -self.cfg.window]
 
     def reset(self, losses: dict[int, float]) -> None:
-        """Start from logged losses (a resumed run reads them from metrics.jsonl)."""
+        """Start from logged losses: only for checkpoints without the detector's state (metrics.jsonl holds
+        every log_every-th loss, so this window is thinner than the one an uninterrupted run had)."""
         self.history = sorted(losses.items())[-self.cfg.window :]
+
+    def state(self) -> list[list[float]]:
+        """The window as JSON-ready [step, loss] pairs: saved in every checkpoint's train_state.json."""
+        return [[s, v] for s, v in self.history]
+
+    def load_state(self, pairs: list[list[float]]) -> None:
+        """Restore the window saved by `state()` (a resume or a rollback to that checkpoint)."""
+        self.history = [(int(s), float(v)) for s, v in pairs][-self.cfg.window :]
 
     def truncate(self, step: int) -> None:
         """Forget losses after `step` (a rollback to it)."""

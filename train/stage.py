@@ -121,7 +121,9 @@ STAGE = Stage(
     render=lambda stage, run_dir: [],
     proofs=lambda s: [str(Path(s.train.trainer.run_dir) / n) for n in ("metrics.jsonl", RUN_CONFIG_NAME)],
     options=lambda s: {"config": s.config_file, **plain(s.train.to_dict())},
-    volatile=frozenset({"trainer.device", "trainer.compile", "trainer.cpu_threads"}),
+    volatile=frozenset(
+        {"trainer.device", "trainer.compile", "trainer.cpu_threads", "trainer.activation_checkpointing"}
+    ),
     reset=_reset,
     note=_note,
 )

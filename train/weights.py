@@ -21,7 +21,7 @@ import yaml
 from dolma_kit.config import RUN_CONFIG_NAME, ConfigError, Where, from_dict, plain, read_run_config
 from train.checkpoint import MARKER, Checkpointer
 from train.config import TrainConfig
-from train.model import Transformer
+from train.model import Transformer, build_model
 from train.safe_load import load_dcp
 
 
@@ -57,7 +57,7 @@ def load_model(
     """(config, model in eval mode with the checkpoint's fp32 weights, the checkpoint's step)."""
     cfg = load_run_config(run_dir)
     step, path = find_checkpoint(run_dir, step)
-    model = cfg.model.build(device)
+    model = build_model(cfg.model, device)
     sd = {"model": model.state_dict()}
     load_dcp(sd, path)  # fills the tensors in place, resharding from any world size
     model.load_state_dict(sd["model"])

@@ -9,11 +9,10 @@ from __future__ import annotations
 import io
 import textwrap
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 PALETTE = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C")
 KEPT, REMOVED, REJECTED, FLAGGED = "#55A868", "#C44E52", "#8C8C8C", "#E8A33D"
@@ -21,9 +20,26 @@ FIXED_WIDTH, LABEL_WIDTH = 7.5, 2.7
 """Stage and waterfall panels: figure width and the label column, in inches (the same for every panel)."""
 
 
+def _matplotlib() -> tuple[Any, Any]:
+    """(Figure, FigureCanvasAgg), imported on the first plot: planning a pipeline imports this module (through
+    the report stage's declaration) and never draws, so it should not pay for matplotlib."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    return Figure, FigureCanvasAgg
+
+
+def MaxNLocator(**kw: Any) -> Any:
+    """matplotlib's `MaxNLocator`, imported when a plot first needs it."""
+    from matplotlib.ticker import MaxNLocator as locator
+
+    return locator(**kw)
+
+
 def _figure(width: float = 7.5, height: float = 3.6) -> Figure:
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
+    figure, canvas = _matplotlib()
+    fig = figure(figsize=(width, height), dpi=100, layout="constrained")
+    canvas(fig)
     return fig
 
 
@@ -116,8 +132,9 @@ def _fixed_figure(rows: int, lines: int = 0) -> tuple[Figure, Any]:
     """A figure whose axes sit at fixed distances (in inches) from its edges: every panel made here has the
     same width and the same label column, so stacked panels line up whatever their labels."""
     height = max(2.0, 1.1 + 0.34 * rows + 0.12 * lines)
-    fig = Figure(figsize=(FIXED_WIDTH, height), dpi=100)
-    FigureCanvasAgg(fig)
+    figure, canvas = _matplotlib()
+    fig = figure(figsize=(FIXED_WIDTH, height), dpi=100)
+    canvas(fig)
     fig.subplots_adjust(
         left=LABEL_WIDTH / FIXED_WIDTH,
         right=1 - 0.3 / FIXED_WIDTH,

@@ -93,8 +93,8 @@ def _per_source(run: dict[str, Any], tokens: dict[str, Any]) -> str:
                 pct(trained[name], total_trained) if name in trained else "",
                 round(trained[name] / d["tokens"], 3) if name in trained and d.get("tokens") else "",
                 loss if loss is not None else "",
-                e.get("loss", ""),
-                e.get("ppl", ""),
+                _blank_if_none(e.get("loss")),
+                _blank_if_none(e.get("ppl")),
                 e.get("tokens", ""),
             ]
         )
@@ -119,6 +119,14 @@ def _per_source(run: dict[str, Any], tokens: dict[str, Any]) -> str:
     return f'<p class="meta">{esc(note)}</p>' + table(header, rows)
 
 
+def _number(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+def _blank_if_none(value: float | None) -> float | str:
+    return "" if value is None else value
+
+
 def _evaluations(run: dict[str, Any]) -> str:
     evals = run["eval"]
     if not evals:
@@ -129,7 +137,7 @@ def _evaluations(run: dict[str, Any]) -> str:
             e["step"],
             e["eval_loss"],
             e["eval_ppl"],
-            *((e.get("eval_by_source") or {}).get(s, {}).get("loss", "") for s in names),
+            *(_blank_if_none((e.get("eval_by_source") or {}).get(s, {}).get("loss")) for s in names),
         ]
         for e in evals
     ]
@@ -153,7 +161,8 @@ def training(data: dict[str, Any]) -> str:
     for name in sorted({s for e in evals for s in e.get("eval_by_source") or {}}):
         held_out_by_source[name] = (
             [e["step"] for e in evals],
-            [(e.get("eval_by_source") or {}).get(name, {}).get("loss", math.nan) for e in evals],
+            # a source with no held-out tokens has loss null (train/loop.py): a gap, not a point
+            [_number((e.get("eval_by_source") or {}).get(name, {}).get("loss")) for e in evals],
         )
     thinned = (
         f" {run['train_records']:,} train records, {len(train):,} of them kept (evenly thinned)."

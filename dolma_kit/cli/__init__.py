@@ -7,6 +7,7 @@ import sys
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperCommand
 
 # the stage subcommands register themselves (`cli.options.STAGE_COMMANDS`) as their modules load
 from dolma_kit.cli import (  # noqa: F401
@@ -26,12 +27,15 @@ from dolma_kit.cli import (  # noqa: F401
     train_tokenizer,
     train_tools,
 )
+from dolma_kit.cli.help import ReadableCommand
 from dolma_kit.cli.options import STAGE_COMMANDS
 from dolma_kit.cli.variadic import VariadicGroup
 from dolma_kit.errors import DolmaKitError
 from dolma_kit.executor.local import Interrupted, stop_on_signals
+from dolma_kit.index import cli as index_cli
 from dolma_kit.stages import MODULES
 from dolma_kit.storage import os_reason
+from dolma_kit.tokenize import commands as tokenize_commands
 
 app = typer.Typer(
     cls=VariadicGroup,
@@ -57,6 +61,7 @@ for _name in MODULES:
         dedup_app.command(_sub, context_settings=_context or None)(_command)
     else:
         app.command(_name, context_settings=_context or None)(_command)
+dedup_app.command("dolma")(dedup.dolma)  # a Dolma dedupe config, run as `dedup exact`
 app.add_typer(dedup_app, name="dedup")
 app.command("list")(list_taggers.list_taggers)
 app.command("train-classifier")(train_classifier.train_classifier)
@@ -65,7 +70,18 @@ app.command("export-hf")(train_tools.export_hf)
 app.command("average-checkpoints")(train_tools.average_checkpoints)
 app.command("memorization")(train_tools.memorization)
 app.command("provenance")(provenance.provenance)
+app.command("tokenize-dolma")(tokenize_commands.tokenize_dolma)
+app.command("tokenize-adopt")(tokenize_commands.tokenize_adopt)
+app.command("index")(index_cli.index)
+app.command("find")(index_cli.find)
+app.command("trace-output")(index_cli.trace_output)
 app.command("run", context_settings=run.CONTEXT)(run.run)
+
+# every command's help names values as they are written (`RECIPE`, `N`, `exact|estimate`): cli/help.py
+for _typer in (app, dedup_app):
+    for _info in _typer.registered_commands:
+        if _info.cls in (None, TyperCommand):
+            _info.cls = ReadableCommand
 
 err_console = Console(stderr=True)
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from dolma_kit.cli.options import RUN_OPTIONS, stage_command
+from dolma_kit.cli.options import RUN_OPTIONS, Force, Processes, SkipBad, stage_command
 
 
 class Key(str, Enum):
@@ -36,3 +36,35 @@ def exact(
     ] = 0,
 ) -> None:
     """Exact duplicates by normalised URL, text or paragraph; the first in (source, shard, line) order wins."""
+
+
+def dolma(
+    config: Annotated[str, typer.Option("--config", "-c", help="A Dolma dedupe config (JSON or YAML).")],
+    dolma_compat: Annotated[
+        bool, typer.Option(help="Reproduce Dolma 1.2.1 where it is wrong (the run lists each such place).")
+    ] = False,
+    work_dir: Annotated[
+        str | None, typer.Option(help="Intermediate files (default: <attribute root>/_work).")
+    ] = None,
+    processes: Processes = None,
+    skip_bad: SkipBad = False,
+    force: Force = False,
+    dry_run: Annotated[bool, typer.Option(help="Print the translated config and stop.")] = False,
+) -> None:
+    """Run a Dolma dedupe config (`dolma dedupe -c FILE`) exactly: Dolma's attribute names and values."""
+    from rich.console import Console
+
+    from dolma_kit.config import to_dict
+    from dolma_kit.dedup.dolma_config import build, load
+    from dolma_kit.stages import stage
+
+    file = load(config)
+    options = {"processes": processes, "work_dir": work_dir, "skip_bad": skip_bad, "force": force}
+    exact_config, notes = build(file, config, compat=dolma_compat, **options)
+    console = Console()
+    for note in notes:
+        console.print(note, highlight=False)
+    if dry_run or file.dryrun:
+        console.print_json(data=to_dict(exact_config))
+        return
+    stage("dedup exact").execute(exact_config, console)

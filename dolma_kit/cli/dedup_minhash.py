@@ -21,8 +21,9 @@ def minhash(
     verify: Annotated[
         str,
         typer.Option(
+            metavar="exact|estimate",
             help="Verify candidates by the exact Jaccard of their shingle sets (stored beside the signatures), "
-            "or by the signatures' estimate (no shingle files; less precise near the threshold)."
+            "or by the signatures' estimate (no shingle files; less precise near the threshold).",
         ),
     ] = "exact",
     seed: Annotated[int, typer.Option(help="Permutation seed (datasketch's).")] = 42,
@@ -30,7 +31,15 @@ def minhash(
         str | None, typer.Option(help="Intermediate files (default: <attribute root>/_work).")
     ] = None,
     stage: Annotated[
-        str, typer.Option(help="Run one step: signatures, lsh, cluster, attributes (default: all).")
+        str,
+        typer.Option(
+            metavar="all|signatures|lsh|cluster|attributes",
+            help="Run one step, or all of them in order.",
+        ),
     ] = "all",
+    keep_work: Annotated[
+        bool,
+        typer.Option(help="Keep signatures, shingle sets and candidates after success (default: removed)."),
+    ] = False,
 ) -> None:
     """Near-duplicate dedup: MinHash signatures, banded LSH, Jaccard-verified clusters → attributes."""

@@ -16,6 +16,13 @@ def mix(
         bool,
         typer.Option(help="Print the resolved (or translated) recipe and exit without reading documents."),
     ] = False,
+    dolma_compatible: Annotated[
+        bool,
+        typer.Option(
+            help="In Dolma mixer configs, reproduce Dolma 1.2.1 where it is arguably wrong (an integer score 1 "
+            "is not >= 1.0); the run's table says how often that decided a document."
+        ),
+    ] = False,
 ) -> None:
     """Mix documents: join attributes, filter, mask spans, sample, reshard; a table of what each rule did."""
     if explain:
@@ -26,7 +33,7 @@ def mix(
         from dolma_kit.mix.stage import resolve
 
         loaded = load_recipe(recipe)
-        plans, tasks = resolve(loaded)
+        plans, tasks = resolve(loaded, dolma_compatible=dolma_compatible)
         shards = {p.name: sum(t.key.startswith(p.name + "/") for t in tasks) for p in plans}
         Console().print(report.explain(loaded, plans, shards))
         raise typer.Exit()

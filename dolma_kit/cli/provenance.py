@@ -35,6 +35,10 @@ def provenance(
         found = [tokenized.locate(int(part) if part.isdigit() else part, int(offset))]
     else:
         found = tokenized.find_document(doc or "", source)
+        if not found:  # the error alone: no empty table or `[]` before it
+            raise DolmaKitError(
+                f"{directory}: no document {doc!r}" + (f" in source {source!r}" if source else "")
+            )
     if as_json:
         typer.echo(json.dumps([asdict(loc) for loc in found], ensure_ascii=False))
     else:
@@ -53,8 +57,3 @@ def provenance(
                 f"{loc.src}:{loc.loc}",
             )
         Console().print(table)
-    if not found:
-        Console(stderr=True).print(
-            f"[yellow]no document {doc!r}" + (f" in source {source!r}" if source else "")
-        )
-        raise typer.Exit(1)

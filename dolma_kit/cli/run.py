@@ -40,15 +40,34 @@ def run(
         ),
     ] = None,
     ray_address: RayAddress = None,
+    work_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--work-dir",
+            metavar="DIR",
+            help="Work directory of every stage (the file's work_dir:); also spelled --work_dir, as in Dolma.",
+        ),
+    ] = None,
+    local_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--local-dir",
+            metavar="DIR",
+            help="Local folder for tokens and training runs when the work dir is remote (s3://…); "
+            "also --local_dir.",
+        ),
+    ] = None,
 ) -> None:
-    """Run a pipeline: tag → dedup → mix → tokenize → train → report; extra `--STAGE.key=value` (or
-    `--work_dir=DIR`) options override the file."""
+    """Run a pipeline: tag → dedup → mix → tokenize → train → report. Override any stage's option with
+    --STAGE.key=VALUE: the stage's name in the file, then its subcommand's option (--corpus.docs=400,
+    --train.trainer.max_steps=20, --tag.processes=4); VALUE is read as YAML."""
     from dolma_kit.cli.train import overrides_from_args
     from dolma_kit.pipeline import load_pipeline, plan, plan_table, run_pipeline, summary_table
 
+    dirs = [f"{key}={value}" for key, value in (("work_dir", work_dir), ("local_dir", local_dir)) if value]
     pipe = load_pipeline(
         pipeline,
-        overrides_from_args(list(ctx.args)),
+        dirs + overrides_from_args(list(ctx.args)),
         processes=processes,
         executor=executor,
         ray_address=ray_address,

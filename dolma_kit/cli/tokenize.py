@@ -17,7 +17,10 @@ def tokenize(
     tokenizer: Annotated[
         str, typer.Option(help="tokenizer.json path, or `gpt2` (GPT-2's vocabulary, shipped, offline).")
     ],
-    dtype: Annotated[str, typer.Option(help="uint16, uint32, or auto (uint16 when every id fits).")] = "auto",
+    dtype: Annotated[
+        str,
+        typer.Option(metavar="auto|uint16|uint32", help="Token id type (auto: uint16 when every id fits)."),
+    ] = "auto",
     processes: Annotated[
         int | None,
         typer.Option("--processes", "-p", help="Worker processes (default: one per 8 cores; see --threads)."),
@@ -35,5 +38,15 @@ def tokenize(
     threads: Annotated[
         int | None, typer.Option(help="Encoding threads per process (default: cores / processes).")
     ] = None,
+    strip: Annotated[bool, typer.Option(help="Encode text.strip(), as `dolma tokens` does.")] = False,
+    encode_special_tokens: Annotated[
+        bool, typer.Option(help="Specials written in text stay text (--no-...: special ids, as Dolma).")
+    ] = True,
+    bos_id: Annotated[
+        int | None, typer.Option(help="Put this id first in every document (Dolma's BOS).")
+    ] = None,
+    unique_ids: Annotated[
+        bool, typer.Option(help="An id repeated within a source is a bad record (--skip-bad rejects it).")
+    ] = False,
 ) -> None:
     """Tokenize documents: EOS after each, shuffled within each file (seeded), parts identical for any -p."""

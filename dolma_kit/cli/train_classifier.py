@@ -25,7 +25,13 @@ def train_classifier(
     dim: Annotated[int, typer.Option(help="Word vector size.")] = 100,
     min_count: Annotated[int, typer.Option(help="Ignore words seen fewer times.")] = 1,
     bucket: Annotated[int, typer.Option(help="Hash buckets for word n-grams.")] = 2_000_000,
-    loss: Annotated[str, typer.Option(help="softmax, ova (several labels per text), hs or ns.")] = "softmax",
+    loss: Annotated[
+        str,
+        typer.Option(
+            metavar="|".join(classifier.LOSSES),
+            help="Loss: ova for several labels per text; hs, ns: hierarchical softmax, negative sampling.",
+        ),
+    ] = "softmax",
     quantize: Annotated[bool, typer.Option(help="Product-quantize the model (fastText .ftz).")] = False,
 ) -> None:
     """Train a fastText classifier for `fasttext_classifier:name=...,model=OUTPUT`; report beside the model."""

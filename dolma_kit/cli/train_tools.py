@@ -19,7 +19,9 @@ def export_hf(
     step: Annotated[
         int | None, typer.Option(help="Checkpoint step (default: the newest complete one).")
     ] = None,
-    dtype: Annotated[str, typer.Option(help="Weights dtype: float32, bfloat16 or float16.")] = "float32",
+    dtype: Annotated[
+        str, typer.Option(metavar="float32|bfloat16|float16", help="Weights dtype.")
+    ] = "float32",
     tokenizer: Annotated[
         str | None, typer.Option(help="tokenizer.json, when the manifest's path is not reachable from here.")
     ] = None,
@@ -57,7 +59,7 @@ def memorization(
     seed: Annotated[int, typer.Option(help="Seeds the sample.")] = 0,
     chunks: Annotated[int, typer.Option(help="Buckets of first-seen steps.")] = 10,
     out: Annotated[Path | None, typer.Option(help="Report folder (default: RUN/memorization).")] = None,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    device: Annotated[str, typer.Option(metavar="cpu|cuda", help="Where the model decodes.")] = "cpu",
 ) -> None:
     """Greedy extraction of training sequences (LLM360 Analysis360): exact match by data chunk and source."""
     from rich.table import Table

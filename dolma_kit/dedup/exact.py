@@ -29,13 +29,14 @@ from rich.text import Text
 from dolma_kit import storage
 from dolma_kit.attributes import SCHEMA_NAME, attribute_tasks
 from dolma_kit.dedup import exact_passes as passes
-from dolma_kit.dedup.exact_passes import attribute_names, count_names
+from dolma_kit.dedup.dolma import DolmaDedupe, notes
+from dolma_kit.dedup.exact_passes import attribute_names, count_names, spans
 from dolma_kit.documents import dumps
 from dolma_kit.errors import DolmaKitError
 from dolma_kit.executor import ExecutorConfig, RunResult, ShardTask, run_shards, summary_table
 from dolma_kit.stages import Outcome, Stage, counts_of
 
-KEYS = ("url", "text", "paragraphs", "id")
+KEYS = ("url", "text", "paragraphs", "id", "dolma")
 SUMMARY_NAME = "dedup_exact_summary.json"
 STAGE_NAME = "dedup exact"
 # Keys per partition the automatic `--partitions` aims at: a resolve worker needs ~70 bytes a key with the
@@ -76,6 +77,9 @@ class ExactDedupConfig:
     paragraph with a letter or digit, as CCNet does, so repeated short boilerplate lines are caught too."""
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     """Local processes (default) or a Ray cluster: all three passes run on it."""
+    dolma: DolmaDedupe | None = None
+    """For `key: dolma`: Dolma's document or paragraph (n-gram) dedup, its attribute name and values, exact
+    instead of a Bloom filter (`dolma_kit.dedup.dolma`)."""
 
     def __post_init__(self) -> None:
         if not self.experiment or "__" in self.experiment or "/" in self.experiment:
@@ -86,6 +90,10 @@ class ExactDedupConfig:
             raise DolmaKitError(f"--partitions {self.partitions}: must be between 1 and 65536")
         if self.min_paragraph_chars < 0:
             raise DolmaKitError("--min-paragraph-chars must be 0 or more")
+        if (self.key == "dolma") != (self.dolma is not None):
+            raise DolmaKitError(
+                "key 'dolma' and the 'dolma' section go together (see `dolma-kit dedup dolma`)"
+            )
 
     def settings(self) -> dict[str, Any]:
         """What the attributes depend on (not partitions, processes or paths): a re-run must match them."""
@@ -94,16 +102,21 @@ class ExactDedupConfig:
             out["url_field"] = self.url_field
         if self.key == "paragraphs":
             out["min_paragraph_chars"] = self.min_paragraph_chars
+        if self.dolma is not None:
+            out["dolma"] = self.dolma.settings()
         return out
 
 
 # --------------------------------------------------------------------------------------------- driver
 
 
-def default_partitions(total_bytes: int, key: str) -> int:
+def default_partitions(total_bytes: int, key: str, dolma: DolmaDedupe | None = None) -> int:
     """A power of two from 16 to 4096, from the input size: ~1 key per 2 KB of (compressed) input for
-    document keys, ~1 per 40 bytes for paragraphs."""
-    keys = total_bytes / (40 if key == "paragraphs" else 2048)
+    document keys, ~1 per 40 bytes for paragraphs, ~1 per 4 bytes for n-grams (about one a word)."""
+    per_key = 2048
+    if spans(key, dolma):
+        per_key = 4 if dolma is not None and dolma.ngram_length > 0 else 40
+    keys = total_bytes / per_key
     wanted = max(1, int(np.ceil(keys / _TARGET_KEYS_PER_PARTITION)))
     return int(min(4096, max(16, 1 << (wanted - 1).bit_length())))
 
@@ -134,7 +147,7 @@ def prepare(config: ExactDedupConfig, tasks: list[ShardTask]) -> tuple[str, dict
     plan_path = storage.join(work, passes.PLAN_NAME)
     previous = None if config.force else storage.read_json_object(plan_path)
     partitions = config.partitions or (previous or {}).get("partitions")
-    partitions = partitions or default_partitions(sum(t.size for t in tasks), config.key)
+    partitions = partitions or default_partitions(sum(t.size for t in tasks), config.key, config.dolma)
     plan = {"settings": settings, "inputs": inputs, "partitions": partitions, "shards": shards}
     for name in ("settings", "inputs", "partitions"):
         if previous is not None and previous.get(name) != plan[name]:
@@ -149,7 +162,7 @@ def prepare(config: ExactDedupConfig, tasks: list[ShardTask]) -> tuple[str, dict
         "experiment": config.experiment,
         "stage": STAGE_NAME,
         "settings": settings,
-        "attributes": sorted(attribute_names(config.experiment, config.key).values()),
+        "attributes": sorted(attribute_names(config.experiment, config.key, config.dolma).values()),
     }
     for root in roots:
         storage.write_text(storage.join(root, SCHEMA_NAME), dumps(schema) + "\n")
@@ -203,6 +216,7 @@ def dedup_exact(config: ExactDedupConfig, **run_options: Any) -> RunResult:
             min_paragraph_chars=config.min_paragraph_chars,
             partitions=partitions,
             skip_bad=config.skip_bad,
+            dolma=config.dolma,
         )
         hash_result = run_shards(hash_fn, hash_tasks, title="dedup exact 1/3 hash", **common)
         resolve_tasks = [
@@ -214,7 +228,7 @@ def dedup_exact(config: ExactDedupConfig, **run_options: Any) -> RunResult:
             for p in range(partitions)
         ]
         resolve_fn = functools.partial(
-            passes.resolve_partition, work=work, digest=digest, paragraphs=config.key == "paragraphs"
+            passes.resolve_partition, work=work, digest=digest, paragraphs=spans(config.key, config.dolma)
         )
         resolve_result = run_shards(resolve_fn, resolve_tasks, title="dedup exact 2/3 resolve", **common)
     attribute_fn = functools.partial(
@@ -225,6 +239,7 @@ def dedup_exact(config: ExactDedupConfig, **run_options: Any) -> RunResult:
         key=config.key,
         url_field=config.url_field,
         skip_bad=config.skip_bad,
+        dolma=config.dolma,
     )
     result = run_shards(attribute_fn, tasks, title="dedup exact 3/3 attributes", **common)
     summary = result.to_json()
@@ -233,8 +248,10 @@ def dedup_exact(config: ExactDedupConfig, **run_options: Any) -> RunResult:
         "settings": plan["settings"],
         "partitions": partitions,
         "work_dir": work,
-        **_sum_counts(work, tasks, config.key),
+        **_sum_counts(work, tasks, count_names(config.key, config.dolma)),
     }
+    if config.dolma is not None:
+        summary["exact"]["dolma_notes"] = notes(config.dolma)
     summary["passes"] = {
         "hash": _pass_summary(hash_result),
         "resolve": _pass_summary(resolve_result),
@@ -253,14 +270,14 @@ def summary_paths(config: ExactDedupConfig) -> list[str]:
     return [storage.join(root, SUMMARY_NAME) for root in sorted({t.root for t in tasks})]
 
 
-def _sum_counts(work: str, tasks: list[ShardTask], key: str) -> dict[str, int | None]:
+def _sum_counts(work: str, tasks: list[ShardTask], names: tuple[str, ...]) -> dict[str, int | None]:
     """Totals of the attributes pass's per-shard counts; None when a shard's counts are gone (the work dir was
     deleted after the run, and this re-run found nothing to do)."""
-    totals = dict.fromkeys(count_names(key), 0)
+    totals = dict.fromkeys(names, 0)
     for task in tasks:
         path = passes.counts_path(work, task.key)
         if not storage.exists(path):
-            return dict.fromkeys(count_names(key))
+            return dict.fromkeys(names)
         counts = json.loads(storage.read_text(path))
         for name in totals:
             totals[name] += counts.get(name, 0)
@@ -273,12 +290,17 @@ def _sum_counts(work: str, tasks: list[ShardTask], key: str) -> dict[str, int | 
 def marked_counts(config: ExactDedupConfig) -> dict[str, Any]:
     """What the run marked (duplicates, duplicate paragraphs and their characters), from its summary."""
     summary = json.loads(storage.read_text(summary_paths(config)[0]))
-    return {k: v for k, v in summary["exact"].items() if k not in ("key", "settings", "work_dir")}
+    skip = ("key", "settings", "work_dir", "dolma_notes")
+    return {k: v for k, v in summary["exact"].items() if k not in skip}
 
 
 def _render(config: ExactDedupConfig, result: RunResult) -> list[Any]:
     counts = marked_counts(config)
-    return [summary_table(result), Text(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in counts.items()))]
+    out: list[Any] = [summary_table(result)]
+    out.append(Text(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in counts.items())))
+    if config.dolma is not None:  # said in the run's output, not only in the docs
+        out += [Text(line, style="yellow" if config.dolma.compat else "") for line in notes(config.dolma)]
+    return out
 
 
 def _outcome(config: ExactDedupConfig, result: RunResult) -> Outcome:

@@ -11,7 +11,14 @@ a digest of the ordered shard list), so files of different settings or inputs ne
     signatures/<n·p·s·x>/<source>/<shard>.offsets.npy   int64 [documents + 1]: document i's are [o[i], o[i+1])
     lsh/<n·p·s·b·r·w>-<digest>/band-<i>.npy       int64 [pairs, 2] candidate pairs of band i
     clusters/<…·t>-<digest>/labels.npy            int64 [documents]: smallest index in the cluster
+    clusters/<…·t>-<digest>/labels.npy.shards.json  documents per shard (what the report needs)
     attributes.json                               which clusters the attribute files were written from
+
+After a successful `--stage all`, signatures, shingle sets and candidate pairs (with their `.done` markers)
+are removed unless `keep_work`: they are 3–4× the gzipped input and nothing reads them once the labels
+exist. A re-run then finds every attribute shard done and the labels in place, and runs nothing but the
+report; a run with other settings recomputes what it needs. A killed run keeps everything, so a resumed one
+redoes no finished shard.
 
 A re-run whose clusters differ from those the attribute files came from stops with an error (`--force`
 rewrites everything, or use another experiment), instead of leaving attributes of two runs side by side.
@@ -81,6 +88,9 @@ class MinhashDedupConfig:
     """Redo work already marked done."""
     stage: Stage = "all"
     """Run one step only (its inputs must exist) or all of them."""
+    keep_work: bool = False
+    """Keep signatures, shingle sets and candidate pairs after a successful `--stage all` (to re-cluster at
+    another threshold without recomputing them); by default only the labels stay (see `clean_work`)."""
     batch_size: int = 128
     """Documents per vectorised signature batch."""
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
@@ -306,8 +316,10 @@ def run_minhash(config: MinhashDedupConfig, **run_options: Any) -> MinhashResult
         **run_options,
     }
 
+    finished = config.stage == "all" and not config.force and _finished(p)
+
     def want(step: str) -> bool:
-        return config.stage in ("all", step)
+        return config.stage in ("all", step) and not (finished and step != "attributes")
 
     if want("signatures"):
         fn = functools.partial(
@@ -328,7 +340,7 @@ def run_minhash(config: MinhashDedupConfig, **run_options: Any) -> MinhashResult
         steps["cluster"] = run_shards(fn, [p.cluster], title="minhash cluster", **{**common, "processes": 1})
     if want("attributes"):
         _require([p.cluster], "cluster")
-        counts = [npy_rows(t.output) for t in p.signatures]
+        counts = _shard_counts(p)
         offsets = np.concatenate(([0], np.cumsum(counts))).tolist()
         fns = {t.key: functools.partial(attribute_shard, experiment=config.experiment, labels_path=p.cluster.output,
                                         offset=offsets[i], count=counts[i], skip_bad=config.skip_bad)
@@ -344,8 +356,40 @@ def run_minhash(config: MinhashDedupConfig, **run_options: Any) -> MinhashResult
             storage.write_text(
                 storage.join(root, REPORT_NAME), json.dumps(report, indent=2, ensure_ascii=False) + "\n"
             )
+        if config.stage == "all" and not config.keep_work:
+            clean_work(p)
         return MinhashResult(p, steps, report)
     return MinhashResult(p, steps)
+
+
+def _shard_counts(p: Plan) -> list[int]:
+    """Documents per shard: from the signature files, saved beside the labels for runs after `clean_work`."""
+    path = p.cluster.output + ".shards.json"
+    if all(storage.exists(t.output) for t in p.signatures):
+        counts = [npy_rows(t.output) for t in p.signatures]
+        storage.write_text(path, json.dumps(counts) + "\n")
+        return counts
+    if not storage.exists(path):
+        raise DolmaKitError(f"{p.signatures[0].output}: signatures missing; run with --force")
+    return [int(c) for c in json.loads(storage.read_text(path))]
+
+
+def _finished(p: Plan) -> bool:
+    """Every attribute shard done from these labels: the earlier steps have nothing left to give."""
+    done = all(storage.exists(t.marker) and storage.exists(t.output) for t in p.attributes)
+    return done and storage.exists(p.cluster.output) and storage.exists(p.cluster.output + ".shards.json")
+
+
+def clean_work(p: Plan) -> None:
+    """Remove the signature, shingle and candidate files of this run (markers first, so a file is never
+    marked done without being there); labels, their counts and the state file stay."""
+    for task in [*p.signatures, *p.bands]:
+        storage.remove(task.marker)
+    for task in p.signatures:
+        for path in (*shingle_paths(task.output), task.output):
+            storage.remove(path)
+    for task in p.bands:
+        storage.remove(task.output)
 
 
 def _check_state(p: Plan, force: bool) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
+from collections.abc import Iterator
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 _TRACKING_PARAMS = re.compile(r"^(utm_[a-z]+|fbclid|gclid|mc_cid|mc_eid|ref|ref_src)$")
@@ -50,8 +51,21 @@ def normalize_text(text: str) -> str:
     input, 600 MB for one 50 MB document."""
     if len(text) <= CHUNK_CHARS:
         return _normalize_piece(text)
-    pieces = (_normalize_piece(text[start:stop]) for start, stop in _cuts(text, CHUNK_CHARS))
-    return " ".join(p for p in pieces if p)
+    return " ".join(normalized_pieces(text))
+
+
+def normalized_pieces(text: str) -> Iterator[str]:
+    """`normalize_text(text)` as non-empty pieces that, joined by one space, are the whole result: a caller
+    that only hashes the result (exact dedup) never holds it, nor its UTF-8 copy, at once."""
+    if len(text) <= CHUNK_CHARS:
+        piece = _normalize_piece(text)
+        if piece:
+            yield piece
+        return
+    for start, stop in _cuts(text, CHUNK_CHARS):
+        piece = _normalize_piece(text[start:stop])
+        if piece:
+            yield piece
 
 
 def _normalize_piece(text: str) -> str:

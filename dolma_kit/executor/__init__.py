@@ -1,8 +1,8 @@
 """Runs a stage's per-shard function over many shards: locally or on Ray, with progress, resume and counts.
 
 The face of the family: `shards` (the contract: `ShardTask`, `ShardStats`, `run_one`, `RunResult`, the
-`ExecutorConfig`), `local` (`run_shards`: in-process or a spawn pool; Ray when configured; stopping on SIGINT /
-SIGTERM), `lock` (one run per destination), `ray` (the Ray backend, an optional extra, imported only when
+`ExecutorConfig`), `local` (`run_shards`: in-process or a pool forked from a forkserver; Ray when configured;
+stopping on SIGINT / SIGTERM), `lock` (one run per destination), `ray` (the Ray backend, an optional extra, imported only when
 chosen), `report` (summary table and JSON, rejects files).
 """
 

@@ -1,9 +1,14 @@
-"""Runs one function over many shards on this machine: in-process or a spawn pool, with progress and resume.
+"""Runs one function over many shards on this machine: in-process or a process pool, with progress and resume.
 
 Shards whose `.done` marker exists are skipped (unless `force`) and still report their counts; the rest run
 through `shards.run_one`, here or on Ray (`executor.ray`, an optional extra) when the `ExecutorConfig` says so.
-Worker processes use the `spawn` start method: the driver runs a progress-bar thread, and forking a process
-with threads can deadlock in the child.
+Worker processes are forked from a `forkserver` started once per driver process, which has imported the
+command's modules (the CLI, this module, the stage function's module) before any thread exists: a worker costs a
+fork, not an interpreter importing numpy and the stage again (0.3 CPU-s each, for every worker of every pass;
+`bench/startup.py`). The driver itself is never forked: it runs a progress-bar thread, and forking a process with
+threads can deadlock in the child. Workers get the driver's environment as it is when the pool starts (not the
+forkserver's, from its start), so a changed AWS_* variable reaches them as it would a spawned process. Where
+`forkserver` is missing (not Linux), or with DOLMA_KIT_WORKER_START=spawn, `spawn`.
 
 Each output root is locked for the run (`executor.lock`): a second run on the same destination stops at once.
 
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import multiprocessing as mp
 import os
 import signal
@@ -57,6 +63,8 @@ from dolma_kit.executor.shards import (
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 GRACE_SECONDS = 2.0  # after SIGTERM, a worker still alive this long is SIGKILLed
 _PR_SET_PDEATHSIG = 1
+#: `spawn` starts every worker as a fresh interpreter, as before the forkserver (bench/startup.py compares them)
+START_VARIABLE = "DOLMA_KIT_WORKER_START"
 
 
 class Interrupted(BaseException):
@@ -119,17 +127,33 @@ def _signals_held() -> Iterator[None]:
 _QUEUE: Any = None
 
 
-def _init_worker(queue: Any, driver: int) -> None:
+def _init_worker(queue: Any, parent: int, environment: dict[str, str]) -> None:
+    """`parent`: the process that started the worker (the forkserver, or the driver for `spawn`)."""
     global _QUEUE
     _QUEUE = queue
+    if os.environ != environment:
+        os.environ.clear()
+        os.environ.update(environment)
     # the driver ends its workers: a terminal's Ctrl-C reaches the whole process group
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked while it started (`_signals_held`)
     if sys.platform == "linux":  # die with the driver, even a SIGKILLed one: no orphan writes on
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != driver:
-        os._exit(1)  # the driver died before the line above took effect
+    if os.getppid() != parent:
+        os._exit(1)  # its parent died before the line above took effect (a forkserver ends with the driver)
+    _release_forkserver()
+
+
+def _release_forkserver() -> None:
+    """A forkserver's child inherits the pipe end whose closing tells the server its driver is gone; the worker
+    closes it, or a SIGKILLed driver would leave the server (and so its workers) alive for ever."""
+    server = sys.modules.get("multiprocessing.forkserver")
+    fd = getattr(getattr(server, "_forkserver", None), "_forkserver_alive_fd", None)
+    if server is not None and fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        server._forkserver._forkserver_alive_fd = None
 
 
 def _queue_sink(docs: int, nbytes: int) -> None:
@@ -244,6 +268,31 @@ def _run(
             _run_pool(fn, todo, processes, results, advance, title)
 
 
+def _module_of(fn: Any) -> str | None:
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return getattr(fn, "__module__", None)
+
+
+def _worker_context(fn: ShardFn) -> tuple[Any, int]:
+    """(multiprocessing context, the pid of the workers' parent): the forkserver, started on first use with
+    the modules the workers need already imported; `spawn` where there is none."""
+    wanted = os.environ.get(START_VARIABLE) or "forkserver"
+    if wanted not in ("forkserver", "spawn"):
+        raise DolmaKitError(f"{START_VARIABLE}={wanted!r}: choose forkserver (the default) or spawn")
+    if wanted == "spawn" or "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn"), os.getpid()
+    from multiprocessing import forkserver
+
+    server: Any = forkserver._forkserver  # the process-wide server behind mp.get_context("forkserver")
+    ctx = mp.get_context("forkserver")
+    preload = ["__main__", __name__, *filter(None, [_module_of(fn)])]
+    ctx.set_forkserver_preload(preload)  # takes effect when the server (re)starts, not after
+    with _signals_held():  # it and every worker it forks start with SIGINT / SIGTERM held (`_init_worker`)
+        server.ensure_running()
+    return ctx, int(server._forkserver_pid)
+
+
 def _run_pool(
     fn: ShardFn,
     todo: list[ShardTask],
@@ -252,12 +301,12 @@ def _run_pool(
     advance: Callable[..., None],
     title: str,
 ) -> None:
-    ctx = mp.get_context("spawn")
+    ctx, parent = _worker_context(fn)
     queue = ctx.Queue()
     # largest shards first: the pool finishes sooner when the long tail is small
     ordered = sorted(todo, key=lambda t: -t.size)
     pool = ProcessPoolExecutor(
-        processes, mp_context=ctx, initializer=_init_worker, initargs=(queue, os.getpid())
+        processes, mp_context=ctx, initializer=_init_worker, initargs=(queue, parent, dict(os.environ))
     )
     futures: dict[Future[ShardStats], ShardTask] = {}
     try:

@@ -11,7 +11,8 @@ Failures: a task that raises is retried (`max_retries`, with `retry_exceptions`)
 node died, since those may be transient (a network error, a preempted machine). A `DolmaKitError` (bad input,
 bad option) is not: the task returns it instead of raising it, and the driver raises it with its message
 unchanged, as the local executor would. A `StorageError` marked transient (S3 unreachable, throttled) is
-retried, and if it still fails, the driver raises it unwrapped too. An interrupted driver (SIGINT, SIGTERM)
+retried, and if it still fails, the driver raises it unwrapped too. A shard whose worker died on every attempt
+is one line naming the shard's input (`_failed`). An interrupted driver (SIGINT, SIGTERM)
 cancels its tasks by force, ending their worker processes.
 
 Ray is an optional extra and is imported only here, only when `--executor ray` is chosen.
@@ -147,6 +148,25 @@ def _portable(exc: DolmaKitError) -> DolmaKitError:
     return back if str(back) == str(exc) else DolmaKitError(str(exc))
 
 
+def _failed(ray: Any, exc: Exception, task: ShardTask, attempts: int) -> BaseException:
+    """What the driver raises for a shard task that failed every attempt, naming the shard.
+
+    A transient `StorageError` retried to no avail: itself, unwrapped. A worker or node that died each time
+    (out of memory, killed, a lost machine): one line naming the shard's input, as the local executor says
+    for a dead worker process. An exception of the stage's code (a bug): Ray's error, whose text carries the
+    worker's traceback, with a note naming the shard."""
+    if isinstance(exc, ray.exceptions.RayTaskError):
+        if isinstance(exc.cause, DolmaKitError):
+            return _portable(exc.cause)
+        exc.add_note(f"(shard {task.key}, input {task.input}: failed on Ray {attempts} times)")
+        return exc
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return DolmaKitError(
+        f"{task.input}: the Ray worker running shard {task.key} died {attempts} times (out of memory? killed? "
+        f"a lost node?): {type(exc).__name__}: {first}; finished shards are kept: re-run to resume"
+    )
+
+
 def run_ray(
     fn: ShardFn,
     todo: list[ShardTask],
@@ -190,10 +210,8 @@ def run_ray(
             for ref in done:
                 try:
                     stats, error = ray.get(ref)
-                except ray.exceptions.RayTaskError as exc:
-                    if isinstance(exc.cause, DolmaKitError):  # a transient one, retried to no avail
-                        raise _portable(exc.cause) from None
-                    raise
+                except ray.exceptions.RayError as exc:
+                    raise _failed(ray, exc, refs[ref], 1 + config.max_retries) from None
                 if error is not None:
                     raise error
                 results[refs[ref].key] = stats

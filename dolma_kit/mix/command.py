@@ -32,6 +32,9 @@ class MixConfig:
     """Count bad records into rejects/ instead of stopping."""
     force: bool = False
     """Redo shards already marked done."""
+    dolma_compatible: bool = False
+    """In Dolma mixer configs, reproduce Dolma 1.2.1 where it is arguably wrong (an integer score 1 is not
+    `>= 1.0`); the run's output says how many documents that decided."""
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     loaded: Recipe | None = field(default=None, metadata={"config": False})
     """The recipe, once read (a pipeline reads it first, to resolve its references and check it)."""
@@ -78,6 +81,7 @@ def _run(config: MixConfig) -> MixResult:
         processes=config.processes,
         force=config.force,
         skip_bad=config.skip_bad,
+        dolma_compatible=config.dolma_compatible,
         executor=config.executor,
     )
 

@@ -1,132 +1,81 @@
-"""Dolma mixer configs → recipe data of our shape, so a Dolma user's recipe runs unchanged (`dolma-kit mix cc-head.yaml`).
+"""Dolma mixer configs → recipe data of our shape, so a Dolma user's config runs unchanged (`dolma-kit mix cc-head.yaml`).
 
-Dolma (1.x) filters are JSONPath queries that keep or drop a document when they match anything, in practice
-always one shape: `$.attributes[?(<predicate>)]` (or `$@.attributes[…]`) where the predicate combines
-`@.<attribute>`, `@.<attribute>[i]`, `@.<attribute>[i][2]` (a span's score) and numbers with `&&`, `||`, `!`
-and comparisons. That subset is translated into our expression language — `@.a && @.a[0] && @.a[0][2] >= 0.5`
-becomes `` exists(`a`) and count(`a`) > 0 and `a` >= 0.5 `` — and then parsed and checked like any recipe, so
-an unknown attribute is reported at the JSONPath's file:line:col. Anything outside the subset (jq syntax, span
-offsets `[i][0]`, string literals, wildcards) is an error that says so, never a silent approximation.
+A Dolma stream keeps its own rules (`mix.dolma_run.DolmaRules`): its `filter` (JSONPath or, with `syntax: jq`, jq),
+`span_replacement`, `output.discard_fields` and `output.min_text_length` run with Dolma's semantics, because a
+translation into our filter language would decide some documents differently (a missing attribute, `[]`, integer
+scores). Every query is parsed here, so a construct outside the accepted JSONPath (see `mix.jsonpath`) or a jq
+program that does not compile is an error at the config's file:line:col before any data is read.
 
-Mapping: `streams[].name/documents/attributes` as they are; `output.path`; `output.max_size_in_bytes` →
-`max_bytes` (we count uncompressed bytes; Dolma's parts are named `<name>-NNNN.json.gz`, ours follow the
-input shards, see docs/mix.md); `filter.include/exclude`; `span_replacement[].span/min_score/replacement` →
-`replace`; `compression.output` (gz/zst) → `output.format`. `work_dir`, `processes` and
-`output.discard_fields` have no equivalent to honour (we keep no local cache, processes come from `--processes`,
-attributes are never written into mixed documents) and are ignored.
+Mapping of the rest: `streams[].name/documents/attributes` as they are; `output.path`;
+`output.max_size_in_bytes` → `max_bytes` (we count uncompressed bytes written; Dolma groups input files by
+size, and its parts are named `<name>-NNNN.json.gz`, ours follow the input shards, see docs/mix.md);
+`compression.output` (gz/zst) → `output.format`. `work_dir`, `processes`, `shuffle`, `dryrun` have nothing to
+honour (we keep no local cache; processes come from `--processes`; parts always follow the input shards).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from dolma_kit.config import ConfigError, Text, Where
+from dolma_kit.config import ConfigError, Where
+from dolma_kit.mix import jsonpath
+from dolma_kit.mix.dolma_run import jq_program
 
-_IGNORED_TOP = {"work_dir", "processes", "dryrun", "debug"}
+_IGNORED_TOP = {"work_dir", "processes", "dryrun", "debug", "shuffle"}
 _STREAM_KEYS = {"name", "documents", "attributes", "output", "filter", "span_replacement", "compression"}
-_OUTPUT_KEYS = {"path", "max_size_in_bytes", "discard_fields"}
-
-_TOKEN = re.compile(
-    r"\s*(?:(?P<path>@\.(?P<attr>[A-Za-z0-9_\-]+)(?P<index>(?:\[\d+\])*))"
-    r"|(?P<number>-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)|(?P<bool>true|false)"
-    r"|(?P<op>&&|\|\||==|!=|<=|>=|<|>|!|\(|\)))"
-)
-_QUERY = re.compile(r"^\s*\$@?\.attributes\[\?\((?P<pred>.*)\)\]\s*$", re.DOTALL)
+_OUTPUT_KEYS = {"path", "max_size_in_bytes", "discard_fields", "min_text_length"}
+_SPAN_KEYS = {"span", "min_score", "max_score", "replacement", "syntax"}
 
 
-def jsonpath_to_expr(query: str, fail: Any) -> str:
-    """Translate one Dolma JSONPath filter into our expression text; `fail(offset, msg)` raises."""
-    m = _QUERY.match(query)
-    if m is None:
-        raise fail(0, "only Dolma filters of the form `$.attributes[?(...)]` are translated")
-    pred, base = m.group("pred"), m.start("pred")
-    tokens: list[tuple[str, str, re.Match[str]]] = []
-    pos = 0
-    while pos < len(pred):
-        if not pred[pos:].strip():
-            break
-        t = _TOKEN.match(pred, pos)
-        if t is None or t.end() == pos:
-            raise fail(
-                base + pos + len(pred[pos:]) - len(pred[pos:].lstrip()),
-                "not in the translated JSONPath subset",
-            )
-        kind = t.lastgroup or ""
-        kind = "path" if t.group("path") else kind
-        tokens.append((kind, t.group(kind).strip() if kind != "path" else t.group("path"), t))
-        pos = t.end()
-    out: list[str] = []
-    i = 0
-    while i < len(tokens):
-        kind, text, t = tokens[i]
-        nxt = tokens[i + 1][1] if i + 1 < len(tokens) else ""
-        prev = tokens[i - 1][1] if i else ""
-        compared = nxt in ("==", "!=", "<=", ">=", "<", ">") or prev in ("==", "!=", "<=", ">=", "<", ">")
-        if kind == "path":
-            out.append(_path(t, compared, lambda msg, t=t: fail(base + t.start("path"), msg)))
-        elif kind == "op":
-            out.append({"&&": "and", "||": "or", "!": "not"}.get(text, text))
-        else:
-            out.append(text)
-        i += 1
-    return " ".join(out).replace("( ", "(").replace(" )", ")")
+def _positioned_error(at: Where, query: str, offset: int, message: str) -> ConfigError:
+    col = at.column + offset if at.line else 0
+    head = f"{at.file}:{at.line}:{col}" if at.line else at.file
+    return ConfigError(f"{head}: {message}\n    {query}\n    {' ' * offset}^")
 
 
-def _path(t: re.Match[str], compared: bool, fail: Any) -> str:
-    name = f"`{t.group('attr')}`"
-    indexes = [int(x) for x in re.findall(r"\[(\d+)\]", t.group("index"))]
-    if len(indexes) > 2 or (len(indexes) == 2 and indexes[1] != 2):
-        raise fail("only a span's score ([i][2]) can be read; start/end offsets are not translated")
-    if not indexes:
-        return name if compared else f"exists({name})"
-    if len(indexes) == 1:
-        if compared:
-            raise fail("a span ([i]) cannot be compared; compare its score ([i][2])")
-        return f"count({name}) > {indexes[0]}"
-    if not compared:
-        return f"count({name}) > {indexes[0]}"
-    return name if indexes[0] == 0 else f"score({name}, {indexes[0]})"
-
-
-def _rules(where: Where, value: Any) -> list[dict[str, str]]:
-    """JSONPath filters → our rules; each expression keeps the JSONPath's position and text (`origin`), so an
-    error in it points at what the user wrote."""
-    rules = []
-    for i, query in enumerate(value or []):
-        if not isinstance(query, str):
-            raise where.child(f"[{i}]").error("a Dolma filter is a JSONPath string")
-        at = where.of(query)
-
-        def fail(offset: int, message: str, at: Where = at, query: str = str(query)) -> ConfigError:
-            col = at.column + offset if at.line else 0
-            head = f"{at.file}:{at.line}:{col}" if at.line else at.file
-            return ConfigError(f"{head}: {message}\n    {query}\n    {' ' * offset}^")
-
-        expr = jsonpath_to_expr(str(query), fail)
-        positioned = query.like(expr) if isinstance(query, Text) else Text.at(expr, where.file, 0, 0)
-        positioned.origin = str(query)
-        rules.append({"expr": positioned, "name": expr})
-    return rules
+def check_query(where: Where, query: Any, syntax: str, what: str) -> str:
+    """Parse one filter or span query now, so that a bad one fails at its file:line:col."""
+    if not isinstance(query, str):
+        raise where.error(f"a Dolma {what} is a string")
+    at = where.of(query)
+    if syntax == "jq":
+        try:
+            jq_program(query)
+        except ValueError as exc:
+            raise _positioned_error(at, str(query), 0, f"jq {what} does not compile: {exc}") from None
+        return query
+    try:
+        parsed = jsonpath.parse(query)
+    except jsonpath.PathError as exc:
+        raise _positioned_error(at, str(query), exc.offset, f"JSONPath {what}: {exc}") from None
+    if what == "span" and parsed.predicate is not None:
+        raise _positioned_error(at, str(query), 0, "a span path selects spans; a filter [?(...)] is not one")
+    return query
 
 
 def _replacements(where: Where, value: Any) -> list[dict[str, Any]]:
     out = []
     for i, item in enumerate(value or []):
+        at = where.child(f"[{i}]")
         if not isinstance(item, dict) or "span" not in item:
-            raise where.child(f"[{i}]").error(
-                "span_replacement entries need 'span', 'min_score', 'replacement'"
+            raise at.error("span_replacement entries need 'span', 'min_score' or 'max_score', 'replacement'")
+        _check(at, item, _SPAN_KEYS, "span_replacement")
+        if item.get("min_score") is None and item.get("max_score") is None:
+            raise at.error("Dolma requires min_score or max_score in each span_replacement")
+        syntax = str(item.get("syntax") or "jsonpath")
+        if syntax not in ("jsonpath", "jq"):
+            raise where.of(item.get("syntax")).error(f"span syntax '{syntax}': jsonpath or jq")
+        replacement = item.get("replacement", "")
+        if str(replacement).startswith("$"):
+            raise where.of(replacement).error(
+                "a replacement starting with '$' is a jq selector in Dolma; not supported, write the text"
             )
-        span = item["span"]
-        m = re.fullmatch(r"\s*\$\.attributes\.([A-Za-z0-9_\-]+)\s*", str(span))
-        if m is None:
-            raise where.of(span).error(f"span must be `$.attributes.<attribute>`, got {span!r}")
-        attribute = span.like(m.group(1)) if isinstance(span, Text) else m.group(1)
         out.append(
             {
-                "attribute": attribute,
-                "replacement": item.get("replacement", ""),
-                "min_score": item.get("min_score", 0.5),
+                "span": check_query(at.child("span"), item["span"], syntax, "span"),
+                "replacement": replacement,
+                "syntax": syntax,
+                **{k: item[k] for k in ("min_score", "max_score") if item.get(k) is not None},
             }
         )
     return out
@@ -135,7 +84,7 @@ def _replacements(where: Where, value: Any) -> list[dict[str, Any]]:
 def _check(where: Where, data: dict[str, Any], allowed: set[str], what: str) -> None:
     for key in data:
         if key not in allowed:
-            raise where.of(key).error(f"Dolma key '{key}' in {what} is not supported by the translation")
+            raise where.of(key).error(f"Dolma key '{key}' in {what} is not a Dolma 1.2.1 mixer key")
 
 
 def translate(path: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -152,22 +101,31 @@ def translate(path: str, data: dict[str, Any]) -> dict[str, Any]:
         _check(where, output, _OUTPUT_KEYS, "output")
         filt = s.get("filter") or {}
         _check(where, filt, {"include", "exclude", "syntax"}, "filter")
-        syntax = str(filt.get("syntax", "jsonpath"))
-        if syntax != "jsonpath":
-            raise where.of(filt.get("syntax")).error(f"filter syntax '{syntax}': only jsonpath is translated")
+        syntax = str(filt.get("syntax") or "jsonpath")
+        if syntax not in ("jsonpath", "jq"):
+            raise where.of(filt.get("syntax")).error(f"filter syntax '{syntax}': jsonpath or jq")
         if "path" not in output or "documents" not in s:
             raise where.error("needs documents and output.path")
         compression = (s.get("compression") or {}).get("output") or "gz"
         if str(compression) not in ("gz", "gzip", "zst", "zstd"):
             raise where.of(compression).error(f"output compression '{compression}': gz or zst")
+        rules = {
+            key: [
+                check_query(where.child(f"filter.{key}[{i}]"), q, syntax, "filter")
+                for i, q in enumerate(filt.get(key) or [])
+            ]
+            for key in ("include", "exclude")
+        }
         stream: dict[str, Any] = {
             "documents": s["documents"],
             "attributes": list(s.get("attributes") or []),
-            "filter": {
-                "include": _rules(where.child("filter.include"), filt.get("include")),
-                "exclude": _rules(where.child("filter.exclude"), filt.get("exclude")),
+            "dolma": {
+                "syntax": syntax,
+                **rules,
+                "span_replacement": _replacements(where.child("span_replacement"), s.get("span_replacement")),
+                "discard_fields": list(output.get("discard_fields") or []),
+                "min_text_length": output.get("min_text_length") or 0,
             },
-            "replace": _replacements(where.child("span_replacement"), s.get("span_replacement")),
             "output": {
                 "path": output["path"],
                 "format": "jsonl.zst" if str(compression).startswith("zst") else "jsonl.gz",

@@ -7,7 +7,6 @@ stream's experiments can write, or fails with the candidates (ambiguous) or the 
 
 from __future__ import annotations
 
-import difflib
 import re
 
 
@@ -38,6 +37,8 @@ class Resolver:
             shown = ", ".join(_dotted(n) for n in found[:6])
             more = f" and {len(found) - 6} more" if len(found) > 6 else ""
             return None, f"'{ref}' is ambiguous: {shown}{more}; write more of the name or declare an alias"
+        import difflib  # only for the error message: every mix worker imports this module
+
         close = difflib.get_close_matches(ref, sorted(_dotted(n) for n in self.names), n=3, cutoff=0.6)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         return None, f"unknown attribute '{ref}'{hint}"

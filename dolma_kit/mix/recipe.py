@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from dolma_kit.config import ConfigError, Text, Where, environment, from_dict, load_yaml, substitute
+from dolma_kit.mix.dolma_run import DolmaRules
 from dolma_kit.mix.filters import Location
 
 Format = Literal["jsonl.gz", "jsonl.zst", "jsonl", "parquet"]
@@ -112,6 +113,9 @@ class Stream:
     recipe's `seed` when the stream sets none."""
     output: Output
     """Where and how the stream is written; the recipe's `output` keys fill in what the stream leaves out."""
+    dolma: DolmaRules | None = None
+    """A Dolma mixer stream's own rules, run with Dolma's semantics instead of `filter`/`replace` (set by
+    loading a Dolma mixer config; see `mix.dolma_run`)."""
 
     def __post_init__(self) -> None:
         if "/" in self.name or not self.name.strip():
@@ -159,7 +163,7 @@ def is_dolma_config(data: Any) -> bool:
     """Dolma's mixer shape: JSONPath filters, `span_replacement`, `max_size_in_bytes`, or `work_dir`."""
     if not isinstance(data, dict):
         return False
-    if "work_dir" in data or "processes" in data:
+    if "work_dir" in data or "processes" in data or "shuffle" in data:
         return True
     for stream in data.get("streams") or []:
         if not isinstance(stream, dict):
@@ -167,6 +171,8 @@ def is_dolma_config(data: Any) -> bool:
         if "span_replacement" in stream or "max_size_in_bytes" in (stream.get("output") or {}):
             return True
         filt = stream.get("filter") or {}
+        if isinstance(filt, dict) and "syntax" in filt:
+            return True
         rules = [*(filt.get("include") or []), *(filt.get("exclude") or [])] if isinstance(filt, dict) else []
         if any(isinstance(r, str) and r.lstrip().startswith("$") for r in rules):
             return True

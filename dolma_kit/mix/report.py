@@ -12,7 +12,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from dolma_kit.mix.dolma_run import OVERLAP, PAST_END
 from dolma_kit.mix.filters import unparse
+from dolma_kit.mix.jsonpath import INT_FLOAT
 from dolma_kit.mix.recipe import Recipe
 from dolma_kit.mix.stage import MixResult, StreamPlan
 
@@ -22,7 +24,10 @@ def explain(recipe: Recipe, plans: list[StreamPlan], shards: dict[str, int]) -> 
     parts: list[Any] = []
     if recipe.translated_from:
         parts.append(
-            Text(f"{recipe.path}: a {recipe.translated_from} mixer config, translated", style="bold")
+            Text(
+                f"{recipe.path}: a {recipe.translated_from} mixer config, run with its semantics",
+                style="bold",
+            )
         )
     for plan, stream in zip(plans, recipe.streams, strict=True):
         table = Table(title=f"stream {plan.name}", show_header=False, title_justify="left")
@@ -36,6 +41,8 @@ def explain(recipe: Recipe, plans: list[StreamPlan], shards: dict[str, int]) -> 
             table.add_row("include", escape(_rule(name, rule.expr, unparse(node))))
         for (name, node), rule in zip(plan.exclude, stream.exclude, strict=True):
             table.add_row("exclude", escape(_rule(name, rule.expr, unparse(node))))
+        if plan.dolma is not None:
+            _dolma_rows(table, plan)
         for name, attribute, min_score, replacement in plan.replace:
             table.add_row(
                 "replace", escape(f"{attribute} (score ≥ {min_score:g}) → {replacement!r}  [{name}]")
@@ -49,6 +56,28 @@ def explain(recipe: Recipe, plans: list[StreamPlan], shards: dict[str, int]) -> 
         )
         parts.append(table)
     return Group(*parts)
+
+
+def _dolma_rows(table: Table, plan: StreamPlan) -> None:
+    """A Dolma stream's own rules, as written (they run with Dolma's semantics, docs/mix.md)."""
+    assert plan.dolma is not None
+    rules = plan.dolma.rules
+    compatible = " + --dolma-compatible" if plan.dolma.dolma_compatible else ""
+    table.add_row("semantics", f"Dolma 1.2.1 mixer ({rules.syntax}){compatible}")
+    for query in rules.include:
+        table.add_row("include", escape(str(query)))
+    for query in rules.exclude:
+        table.add_row("exclude", escape(str(query)))
+    for span in rules.span_replacement:
+        lo = "-inf" if span.min_score is None else f"{span.min_score:g}"
+        hi = "inf" if span.max_score is None else f"{span.max_score:g}"
+        table.add_row("replace", escape(f"{span.span} ({lo} <= score < {hi}) → {span.replacement!r}"))
+    if rules.discard_fields:
+        table.add_row("discard", ", ".join(rules.discard_fields))
+    if rules.min_text_length:
+        table.add_row("min length", f"{rules.min_text_length:,} UTF-8 bytes of stripped text")
+    names = plan.dolma.names
+    table.add_row("decoded", "every attribute" if names is None else ", ".join(sorted(names)) or "none")
 
 
 def _rule(name: str, written: str, resolved: str) -> str:
@@ -74,6 +103,8 @@ def summary_table(result: MixResult) -> Table:
         table.add_row("", "kept", f"{s['kept']:,}", "", "")
         for rule, n in s["spans_replaced"].items():
             table.add_row("", escape(f"replaced: {rule}"), "", f"{n:,}", "")
+        for line in dolma_lines(s.get("dolma")):
+            table.add_row("", escape(line), "", "", "")
         table.add_row(
             "",
             "out",
@@ -84,3 +115,35 @@ def summary_table(result: MixResult) -> Table:
             end_section=True,
         )
     return table
+
+
+def dolma_lines(dolma: dict[str, Any] | None) -> list[str]:
+    """What a Dolma mixer stream did that Dolma 1.2.1 does differently or oddly, in words, for the run's table."""
+    if not dolma:
+        return []
+    notes, compatible = dolma["notes"], dolma["compatible"]
+    mode = "--dolma-compatible" if compatible else "Dolma 1.2.1 semantics, our number rule"
+    lines = [f"Dolma mixer stream ({mode})"]
+    if notes.get(INT_FLOAT):
+        n = notes[INT_FLOAT]
+        if compatible:
+            lines.append(
+                f"reproduced Dolma: {n:,} documents compared an integer with an equal float as unequal"
+            )
+        else:
+            lines.append(
+                f"differs from Dolma: {n:,} documents compared an integer with an equal float (1 >= 1.0): "
+                "true here, false in Dolma 1.2.1; --dolma-compatible reproduces Dolma"
+            )
+    if notes.get(PAST_END):
+        lines.append(
+            f"as Dolma: {notes[PAST_END]:,} documents had a span past the end of the text; it ends there"
+        )
+    if notes.get(OVERLAP):
+        lines.append(
+            f"as Dolma: {notes[OVERLAP]:,} documents had a span inside an earlier one; it was skipped"
+        )
+    if dolma["absent"]:
+        shown = ", ".join(dolma["absent"][:4]) + (" …" if len(dolma["absent"]) > 4 else "")
+        lines.append(f"as Dolma: in no attribute row, so never matched: {shown}")
+    return lines

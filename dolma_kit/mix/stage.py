@@ -1,9 +1,10 @@
 """The `mix` stage: join attributes to documents, filter, mask spans, sample, and write resharded output.
 
 Plan (driver, before any document is read): load the recipe (ours or Dolma's), read each experiment's
-`attributes_schema.json` (or, without one, the names in the first lines of its first attribute file), resolve and
+`attributes_schema.json` (or, without one, the names in every row of its attribute files), resolve and
 type-check every filter and replacement, and make one task per (stream, input shard). A bad recipe fails here
-with file:line:col.
+with file:line:col. A Dolma mixer stream keeps its own rules and needs no names: an attribute no row has is
+absent, as in Dolma (`mix.dolma_run`).
 
 Per shard (any worker): stream the document lines and, in lockstep, one line of each needed attribute file
 (ids must match, or the error names both files and the line); decide keep/drop with precompiled closures; copy
@@ -19,33 +20,31 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass
-from typing import IO, Any
+from pathlib import Path
+from typing import Any
 
 from dolma_kit import storage
 from dolma_kit.attributes import SCHEMA_NAME, attribute_root_and_relative
 from dolma_kit.config import ConfigError
 from dolma_kit.documents import (
     DOCUMENT_SUFFIXES,
-    CountingReader,
-    DocumentReader,
-    check_record,
-    compression_of,
-    document_to_dict,
     dumps,
     iter_raw_lines,
     parse_json_line,
     source_from_path,
 )
-from dolma_kit.errors import BadRecordError, DolmaKitError
+from dolma_kit.errors import DolmaKitError
 from dolma_kit.executor import RejectsWriter, RunResult, ShardStats, ShardTask, run_shards
+from dolma_kit.mix import jsonpath
+from dolma_kit.mix.dolma_run import TOO_SHORT, DolmaDocuments, DolmaPlan, DolmaRules
 from dolma_kit.mix.filters import Node, Resolver, attributes_of, compile_filter, parse_filter
 from dolma_kit.mix.parts import PartWriter, sample_copies
 from dolma_kit.mix.recipe import Output, Recipe, Stream
+from dolma_kit.mix.rows import attribute_line, records, with_source
 from dolma_kit.mix.spans import SpanError, apply
 
 MANIFEST_DIR = "_mix"
 SUMMARY_NAME = "mix_summary.json"
-SCAN_LINES = 1000  # attribute lines read for names when an experiment has no schema file
 SAMPLED_OUT = "sampled out"
 NOT_INCLUDED = "include: none matched"
 EMPTY = "empty after replace"
@@ -58,8 +57,9 @@ class StreamPlan:
     name: str
     experiments: tuple[tuple[str, str | None], ...]
     """(experiment, attribute root or None for the `documents/` sibling), only those the filters read."""
-    picks: tuple[tuple[str, ...], ...]
-    """Per experiment (same order), the attribute names read from its lines; the rest are never decoded."""
+    picks: tuple[tuple[str, ...] | None, ...]
+    """Per experiment (same order), the attribute names read from its lines; the rest are never decoded
+    (None: every name, decoded whole)."""
     include: tuple[tuple[str, Node], ...]
     exclude: tuple[tuple[str, Node], ...]
     replace: tuple[tuple[str, str, float, str], ...]
@@ -68,6 +68,8 @@ class StreamPlan:
     seed: int
     output: Output
     skip_bad: bool = False
+    dolma: DolmaPlan | None = None
+    """A Dolma mixer stream: decided and written with Dolma's semantics (`mix.dolma_run`)."""
 
 
 # --------------------------------------------------------------------------------------------- planning
@@ -107,35 +109,98 @@ def _names_of(schema: Any) -> set[str]:
 
 
 def experiment_names(stream: Stream, experiment: str, root: str | None, docs: list[str]) -> set[str]:
-    """Attribute names an experiment can hold, from its schema file(s), else from its first attribute lines."""
+    """Attribute names an experiment can hold: from its schema file(s), else from every line of every one of
+    its attribute files (a tool writes a name only on rows that have it, as Dolma does for
+    `bff_duplicate_url` or PII kinds, so no sample of lines can tell which names exist)."""
     names: set[str] = set()
-    first = {}
+    files: dict[str, list[str]] = {}
     for doc in docs:
         attr_root, rel = attribute_root_and_relative(doc, "", experiment, root)
-        first.setdefault(attr_root, storage.join(attr_root, rel))
-    for attr_root, path in first.items():
+        files.setdefault(attr_root, []).append(storage.join(attr_root, rel))
+    for attr_root, paths in files.items():
         schema = storage.join(attr_root, SCHEMA_NAME)
         if storage.exists(schema):
             names |= _names_of(json.loads(storage.read_text(schema)))
-        elif storage.exists(path):
-            for line_no, raw in iter_raw_lines(path):
-                names.update((parse_json_line(path, line_no, raw).get("attributes") or {}).keys())
-                if line_no >= SCAN_LINES:
-                    break
-        else:
+            continue
+        present = [p for p in paths if storage.exists(p)]
+        if not present:
             raise ConfigError(
                 f"stream '{stream.name}': no attributes of experiment '{experiment}' at {attr_root} "
-                f"(neither {SCHEMA_NAME} nor {path}); run `dolma-kit tag`/`dedup` first"
+                f"(neither {SCHEMA_NAME} nor {paths[0]}); {_experiments_hint(attr_root)}"
             )
+        for path in present:
+            for line_no, raw in iter_raw_lines(path, empty_ok=True):
+                row = parse_json_line(path, line_no, raw)
+                found = row.get("attributes") if isinstance(row, dict) else None
+                if isinstance(found, dict):
+                    names.update(found)
     return names
 
 
-def resolve(recipe: Recipe, *, skip_bad: bool = False) -> tuple[list[StreamPlan], list[ShardTask]]:
+def _experiments_hint(attr_root: str) -> str:
+    """The experiments that do exist beside a missing one (a typo is the usual cause), or what to run."""
+    parent = attr_root.rstrip("/").rpartition("/")[0]
+    found = []
+    if parent and not storage.is_remote(parent) and Path(parent).is_dir():
+        found = sorted(p.name for p in Path(parent).iterdir() if p.is_dir() and not p.name.startswith("."))
+    if found:
+        return f"experiments at {parent}: {', '.join(found)}"
+    return "run `dolma-kit tag`/`dedup` first"
+
+
+def _dolma_plan(stream: Stream, rules: DolmaRules, docs: list[str], dolma_compatible: bool) -> DolmaPlan:
+    """What a Dolma stream reads: only the attributes its JSONPath names, unless jq or the output needs all."""
+    for experiment, root in stream.attributes.items():
+        attr_root, rel = attribute_root_and_relative(docs[0], "", experiment, root) if docs else ("", "")
+        if docs and not storage.exists(storage.join(attr_root, rel)):
+            raise ConfigError(
+                f"stream '{stream.name}': no attributes of experiment '{experiment}' for {docs[0]} "
+                f"(expected {storage.join(attr_root, rel)}); {_experiments_hint(attr_root)}"
+            )
+    referenced: set[str] | None = set()  # the names the JSONPath queries read (None: not known statically)
+    queries = [] if rules.syntax == "jq" else [*rules.include, *rules.exclude]
+    queries += [span.span for span in rules.span_replacement if span.syntax != "jq"]
+    for text in queries:
+        found = jsonpath.parse(text).attribute_names()
+        referenced = None if found is None or referenced is None else referenced | found
+    jq = rules.syntax == "jq" or any(span.syntax == "jq" for span in rules.span_replacement)
+    keep_all = jq or (stream.attributes and "attributes" not in rules.discard_fields)
+    return DolmaPlan(
+        rules=rules,
+        dolma_compatible=dolma_compatible,
+        names=None if keep_all or referenced is None else frozenset(referenced),
+        referenced=None if referenced is None else frozenset(referenced),
+    )
+
+
+def resolve(
+    recipe: Recipe, *, skip_bad: bool = False, dolma_compatible: bool = False
+) -> tuple[list[StreamPlan], list[ShardTask]]:
     """Check the whole recipe against the attribute schemas and plan the tasks; reads no document."""
     plans, tasks = [], []
     for stream in recipe.streams:
         infos = storage.expand(stream.documents)
         docs = [i.path for i in infos]
+        if stream.dolma is not None:
+            dolma = _dolma_plan(stream, stream.dolma, docs, dolma_compatible)
+            names = None if dolma.names is None else tuple(sorted(dolma.names))
+            plans.append(
+                StreamPlan(
+                    name=stream.name,
+                    experiments=tuple(stream.attributes.items()),
+                    picks=tuple(names for _ in stream.attributes),
+                    include=(),
+                    exclude=(),
+                    replace=(),
+                    sample=1.0,
+                    seed=stream.seed,
+                    output=stream.output,
+                    skip_bad=skip_bad,
+                    dolma=dolma,
+                )
+            )
+            _add_tasks(tasks, plans[-1], stream, infos)
+            continue
         owner: dict[str, str] = {}
         for experiment, root in stream.attributes.items():
             for name in experiment_names(stream, experiment, root, docs):
@@ -167,12 +232,7 @@ def resolve(recipe: Recipe, *, skip_bad: bool = False) -> tuple[list[StreamPlan]
                 skip_bad=skip_bad,
             )
         )
-        for info in infos:
-            for experiment, root in plans[-1].experiments:
-                attribute_root_and_relative(info.path, "", experiment, root)  # raises if it has no location
-            key = f"{stream.name}/{_stem(_shard_rel(info.path))}.json"
-            output = storage.join(stream.output.path, MANIFEST_DIR, key)
-            tasks.append(ShardTask(key=key, input=info.path, output=output, size=info.size))
+        _add_tasks(tasks, plans[-1], stream, infos)
     prefixes: dict[str, str] = {}
     for task in tasks:
         plan = next(p for p in plans if task.key.startswith(p.name + "/"))
@@ -186,47 +246,22 @@ def resolve(recipe: Recipe, *, skip_bad: bool = False) -> tuple[list[StreamPlan]
     return plans, tasks
 
 
+def _add_tasks(tasks: list[ShardTask], plan: StreamPlan, stream: Stream, infos: list[Any]) -> None:
+    """One task per input shard of the stream, its manifest under `<output>/_mix/<stream>/`."""
+    for info in infos:
+        for experiment, root in plan.experiments:
+            attribute_root_and_relative(info.path, "", experiment, root)  # raises if it has no location
+        key = f"{stream.name}/{_stem(_shard_rel(info.path))}.json"
+        output = storage.join(stream.output.path, MANIFEST_DIR, key)
+        tasks.append(ShardTask(key=key, input=info.path, output=output, size=info.size))
+
+
 def part_prefix(plan: StreamPlan, task: ShardTask) -> str:
     """`<output>/<source>/<shard stem>`: parts are `<prefix>-0000.<format>`, `-0001`, …"""
     return storage.join(plan.output.path, task.key[len(plan.name) + 1 : -len(".json")])
 
 
 # --------------------------------------------------------------------------------------------- per shard
-
-
-def _records(path: str, stats: ShardStats, rejects: RejectsWriter | None) -> Any:
-    """(line, object, raw line or None) of a shard's readable documents; bad ones go to `rejects` or raise."""
-    if compression_of(path) == "parquet":
-        reader = DocumentReader(path, on_bad=rejects)
-        for doc in reader:
-            yield doc.line, document_to_dict(doc), None
-            stats.progress_bytes(reader.bytes_read)
-        return
-    counter: list[CountingReader] = []
-
-    def count(raw: IO[bytes]) -> IO[bytes]:
-        counter.append(CountingReader(raw))
-        return counter[0]  # type: ignore[return-value]
-
-    try:
-        for line_no, raw in iter_raw_lines(path, count):
-            try:
-                obj = parse_json_line(path, line_no, raw)
-                check_record(path, line_no, obj, raw)
-            except BadRecordError as exc:
-                if rejects is None:
-                    raise
-                rejects(exc)
-                continue
-            yield line_no, obj, raw
-            if not line_no & 255:
-                stats.progress_bytes(counter[0].count)
-    except BadRecordError as exc:  # truncated archive: a file-level problem
-        if rejects is None:
-            raise
-        rejects(exc)
-    if counter:
-        stats.progress_bytes(counter[0].count)
 
 
 @functools.cache
@@ -243,9 +278,10 @@ def mix_shard(task: ShardTask, stats: ShardStats, *, plans: tuple[StreamPlan, ..
     attr_files = [attribute_path(task.input, e, r) for e, r in plan.experiments]
     attr_lines = [iter_raw_lines(p, empty_ok=True) for p in attr_files]
     sources = [
-        (path, lines, tuple((name, f'"{name}":') for name in names))
+        (path, lines, None if names is None else tuple((name, f'"{name}":') for name in names))
         for path, lines, names in zip(attr_files, attr_lines, plan.picks, strict=True)
     ]
+    dolma = DolmaDocuments(plan.dolma, task.input, bool(attr_files)) if plan.dolma is not None else None
     replace = plan.replace
     rate, seed = plan.sample, plan.seed
     replaced = [0] * len(replace)
@@ -253,13 +289,21 @@ def mix_shard(task: ShardTask, stats: ShardStats, *, plans: tuple[StreamPlan, ..
     writer = PartWriter(part_prefix(plan, task), plan.output)
     with RejectsWriter(task, stats) as rejects:
         try:
-            for line_no, obj, raw in _records(task.input, stats, rejects if plan.skip_bad else None):
+            for line_no, obj, raw in records(task.input, stats, rejects if plan.skip_bad else None):
                 if len(sources) == 1:  # the common case: no merge dict to build
-                    attrs = _attribute_line(*sources[0], task.input, line_no, obj["id"])
+                    attrs = attribute_line(*sources[0], task.input, line_no, obj["id"])
                 else:
                     attrs = {}
                     for source_file in sources:
-                        attrs.update(_attribute_line(*source_file, task.input, line_no, obj["id"]))
+                        attrs.update(attribute_line(*source_file, task.input, line_no, obj["id"]))
+                if dolma is not None:
+                    reason, line = dolma.process(obj, attrs, line_no, raw)
+                    if reason is not None:
+                        stats.remove(reason)
+                        continue
+                    stats.keep()
+                    writer.write(line, obj, 1)  # type: ignore[arg-type]
+                    continue
                 if include and not any(f(attrs) for f in include):
                     stats.remove(NOT_INCLUDED)
                     continue
@@ -269,8 +313,8 @@ def mix_shard(task: ShardTask, stats: ShardStats, *, plans: tuple[StreamPlan, ..
                     continue
                 source = obj.get("source")
                 if not source:
-                    obj["source"] = source = fallback_source
-                    raw = None
+                    raw = with_source(raw, obj, fallback_source)
+                    source = fallback_source
                 copies = 1 if rate == 1.0 else sample_copies(rate, seed, source, obj["id"])
                 if not copies:
                     stats.remove(SAMPLED_OUT)
@@ -312,62 +356,19 @@ def mix_shard(task: ShardTask, stats: ShardStats, *, plans: tuple[StreamPlan, ..
         "documents_out": sum(p["documents"] for p in parts),
         "bytes_out": sum(p["bytes"] for p in parts),
         "spans_replaced": {name: n for (name, *_), n in zip(replace, replaced, strict=True)},
+        **(_dolma_manifest(dolma) if dolma is not None else {}),
     }
     storage.write_text(task.output, json.dumps(manifest, indent=1) + "\n")
 
 
-_decode = json.JSONDecoder().raw_decode
-
-
-def _pick(text: str, keys: tuple[tuple[str, str], ...]) -> tuple[Any, dict[str, Any]] | None:
-    """(id, {name: spans}) for the needed names only, or None when the line is not in the expected shape.
-
-    Attribute lines can hold dozens of attributes of which a recipe reads a few; decoding only those values
-    (found by their `"name":` key, which cannot occur inside a JSON string, where quotes are escaped) is most
-    of mix's speed on wide attribute files. Anything unexpected falls back to decoding the whole line.
-    """
-    at = text.find('"id":')
-    if at < 0:
-        return None
-    try:
-        doc_id = _decode(text, _value_start(text, at + 5))[0]
-        found = {}
-        for name, key in keys:
-            at = text.find(key)
-            if at >= 0:
-                found[name] = _decode(text, _value_start(text, at + len(key)))[0]
-    except (ValueError, IndexError):
-        return None
-    return doc_id, found
-
-
-def _value_start(text: str, at: int) -> int:
-    while text[at] in " \t":
-        at += 1
-    return at
-
-
-def _attribute_line(
-    path: str, lines: Any, keys: tuple[tuple[str, str], ...], doc_path: str, line_no: int, doc_id: str
-) -> dict[str, Any]:
-    """The next attribute line's needed attributes, checked to belong to the document just read."""
-    try:
-        a_line, raw = next(lines)
-    except StopIteration:
-        raise DolmaKitError(
-            f"{path}: ends before {doc_path}:{line_no} (id {doc_id!r}); the attributes were made from "
-            "other documents"
-        ) from None
-    picked = _pick(raw.decode("utf-8", errors="replace"), keys)
-    if picked is None:
-        row = parse_json_line(path, a_line, raw)
-        picked = (row.get("id"), row.get("attributes") or {}) if isinstance(row, dict) else (None, {})
-    if picked[0] != doc_id:
-        raise DolmaKitError(
-            f"{path}:{a_line}: attribute id {picked[0]!r} does not match document id {doc_id!r} at "
-            f"{doc_path}:{line_no}; the attributes were made from other documents (or with other --skip-bad)"
-        )
-    return picked[1]
+def _dolma_manifest(dolma: DolmaDocuments) -> dict[str, Any]:
+    """What a Dolma stream's shard adds to its manifest: quirks met, names read that rows had."""
+    names, seen = dolma.plan.referenced, dolma.seen
+    return {
+        "spans_replaced": dolma.spans_replaced,
+        "dolma_notes": dolma.notes,
+        "names_seen": sorted(seen if names is None else seen & names),
+    }
 
 
 # --------------------------------------------------------------------------------------------- driver
@@ -390,6 +391,13 @@ def stream_summary(plan: StreamPlan, tasks: list[ShardTask], result: RunResult) 
     stats = [s for s in result.shards if s.shard in mine]
     removed: dict[str, int] = {}
     rules = [NOT_INCLUDED] * bool(plan.include) + [n for n, _ in plan.exclude]
+    if plan.dolma is not None:
+        d = plan.dolma.rules
+        rules = (
+            [NOT_INCLUDED] * bool(d.include)
+            + [str(q) for q in d.exclude]
+            + [TOO_SHORT] * bool(d.min_text_length)
+        )
     for name in rules + [SAMPLED_OUT] * (plan.sample < 1) + [EMPTY] * bool(plan.replace):
         removed[name] = 0
     for s in stats:
@@ -397,6 +405,8 @@ def stream_summary(plan: StreamPlan, tasks: list[ShardTask], result: RunResult) 
             removed[k] = removed.get(k, 0) + v
     spans = {name: 0 for name, *_ in plan.replace}
     docs_out = bytes_out = 0
+    notes: dict[str, int] = {}
+    seen: set[str] = set()
     for task in tasks:
         if task.key in mine:
             manifest = json.loads(storage.read_text(task.output))
@@ -404,6 +414,9 @@ def stream_summary(plan: StreamPlan, tasks: list[ShardTask], result: RunResult) 
             bytes_out += manifest["bytes_out"]
             for k, v in manifest["spans_replaced"].items():
                 spans[k] = spans.get(k, 0) + v
+            for k, v in manifest.get("dolma_notes", {}).items():
+                notes[k] = notes.get(k, 0) + v
+            seen.update(manifest.get("names_seen", ()))
     out = {
         "stream": plan.name,
         "shards": len(stats),
@@ -417,15 +430,30 @@ def stream_summary(plan: StreamPlan, tasks: list[ShardTask], result: RunResult) 
         "bytes_out": bytes_out,
         "output": plan.output.path,
     }
+    if plan.dolma is not None:
+        names = plan.dolma.referenced
+        out["dolma"] = {
+            "compatible": plan.dolma.dolma_compatible,
+            "notes": notes,
+            "absent": sorted(names - seen) if names is not None else [],
+        }
     assert out["documents_in"] == out["kept"] + out["removed"] + out["rejected"], out
     return out
 
 
 def mix(
-    recipe: Recipe, *, processes: int | None = None, force: bool = False, skip_bad: bool = False, **run: Any
+    recipe: Recipe,
+    *,
+    processes: int | None = None,
+    force: bool = False,
+    skip_bad: bool = False,
+    dolma_compatible: bool = False,
+    **run: Any,
 ) -> MixResult:
-    """Run a recipe; writes parts, per-shard manifests and `mix_summary.json` in each output folder."""
-    plans, tasks = resolve(recipe, skip_bad=skip_bad)
+    """Run a recipe; writes parts, per-shard manifests and `mix_summary.json` in each output folder.
+
+    `dolma_compatible` reproduces Dolma 1.2.1's quirks in Dolma mixer streams (`mix.dolma_run`)."""
+    plans, tasks = resolve(recipe, skip_bad=skip_bad, dolma_compatible=dolma_compatible)
     fn = functools.partial(mix_shard, plans=tuple(plans))
     result = run_shards(fn, tasks, title="mix", processes=processes, force=force, **run)
     streams = [stream_summary(p, tasks, result) for p in plans]

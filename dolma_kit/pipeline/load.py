@@ -36,6 +36,7 @@ from typing import Any
 
 from dolma_kit import storage
 from dolma_kit.config import ConfigError, Where, load_yaml, normalise_key, set_dotted, substitute
+from dolma_kit.pipeline.outputs import check_outputs
 from dolma_kit.pipeline.references import pipeline_lookup
 from dolma_kit.stages import Context, Stage, find_stage, known
 
@@ -141,7 +142,8 @@ def load_pipeline(
     executor: str | None = None,
     ray_address: str | None = None,
 ) -> Pipeline:
-    """Read, resolve and check every stage (configs built, nothing run): a typo fails before any work.
+    """Read, resolve and check every stage (configs built, nothing run): a typo, or two stages writing one
+    folder (`pipeline.outputs`), fails before any work.
     `processes`, `executor` and `ray_address` are the run's defaults for every stage that takes them."""
     if ray_address is not None and executor != "ray":
         raise ConfigError("--ray-address is for --executor ray; add --executor ray")
@@ -185,4 +187,5 @@ def load_pipeline(
         previous = _digest(stage, options, previous)
         steps.append(Step(name, stage, config, options, given, previous))
         context.earlier[name] = options
+    check_outputs(path, steps)
     return Pipeline(path=path, work_dir=work_dir, stages=steps)

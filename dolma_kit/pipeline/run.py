@@ -18,6 +18,7 @@ from dolma_kit import storage
 from dolma_kit.config import ConfigError
 from dolma_kit.errors import DolmaKitError
 from dolma_kit.executor import MARKER_SUFFIX
+from dolma_kit.pipeline.child import in_child, run_in_child
 from dolma_kit.pipeline.load import Pipeline, Step
 from dolma_kit.stages import find_stage
 
@@ -150,7 +151,10 @@ def run_pipeline(pipe: Pipeline, planned: list[tuple[Step, Status]], console: Co
         storage.write_text(running_path, json.dumps({"digest": stage.digest, "forced": status.force}) + "\n")
         storage.remove(done_path)
         start = time.perf_counter()
-        outcome = stage.stage.execute(stage.config, console, force=status.force)
+        if in_child(stage.config):  # its memory goes back when it ends (`pipeline.child`)
+            outcome = run_in_child(stage.stage.name, stage.config, console, force=status.force)
+        else:
+            outcome = stage.stage.execute(stage.config, console, force=status.force)
         seconds = time.perf_counter() - start
         if _balanced(outcome.counts) is False:
             raise ConfigError(

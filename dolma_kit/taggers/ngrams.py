@@ -102,8 +102,9 @@ def ngram_groups(keys: np.ndarray) -> Iterator[tuple[int, Iterator[tuple[np.ndar
 
     Each block is (order, same_as_next): `order` lists n-gram start positions grouped by equal n-gram, each
     group in text order; `same_as_next[i]` says whether `order[i]` and `order[i + 1]` are the same n-gram. No
-    group is split between blocks; a short text is one block. Read a size's blocks before asking for the next
-    size. The hash keeps 64 - log2(#n-grams) bits: 55 bits for a 2 KB document, 47 at 100,000 words, where a
+    group is split between blocks; a short text is one block. For n ≥ 5 a short text's block may list only the
+    candidates (starts whose two (n-1)-grams both repeat), so read only the groups that repeat there. Read a
+    size's blocks before asking for the next size. The hash keeps 64 - log2(#n-grams) bits: 55 bits for a 2 KB document, 47 at 100,000 words, where a
     false match between two different n-grams has odds of about 1 in 30,000 per document and n.
     """
     n_words = len(keys)
@@ -113,6 +114,7 @@ def ngram_groups(keys: np.ndarray) -> Iterator[tuple[int, Iterator[tuple[np.ndar
     # n-gram hashes in place (grams[:m] holds those of the current n) and sorts them in blocks
     positions = np.arange(n_words, dtype=np.uint64) if n_words <= BLOCK_NGRAMS else None
     grams = keys if positions is not None else keys.copy()
+    repeated: np.ndarray | None = None  # a short text, from n = 4 on: which (n-1)-grams occur more than once
     for n in NGRAM_SIZES:
         m = n_words - n + 1  # number of n-grams
         if m <= 0:
@@ -124,10 +126,22 @@ def ngram_groups(keys: np.ndarray) -> Iterator[tuple[int, Iterator[tuple[np.ndar
             yield n, _blocks(rolled, position_bits, position_mask)
             continue
         grams = grams[:m] * _ROLL + keys[n - 1 :]
-        packed = np.sort((grams & ~position_mask) | positions[:m])
+        if repeated is None:
+            packed = np.sort((grams & ~position_mask) | positions[:m])
+        else:
+            # an n-gram repeats only where the (n-1)-grams at its start and one word later both repeat; on
+            # real text few do, so only those are sorted. `order` then lists these candidates only, which is
+            # all the n ≥ 5 measures read: the starts of repeated n-grams
+            candidates = np.flatnonzero(repeated[:m] & repeated[1:])
+            packed = np.sort((grams[candidates] & ~position_mask) | candidates.view(np.uint64))
         order = (packed & position_mask).view(np.int64)
         packed >>= position_bits
-        yield n, iter([(order, packed[1:] == packed[:-1])])
+        same_as_next = packed[1:] == packed[:-1]
+        if TOP_NGRAM_SIZES[-1] <= n < NGRAM_SIZES[-1]:
+            repeated = np.zeros(m, dtype=bool)
+            if len(order):
+                repeated[order[repeated_mask(same_as_next)]] = True
+        yield n, iter([(order, same_as_next)])
 
 
 def _blocks(

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from dolma_kit.config import Where, from_dict
+from dolma_kit.config import Where, did_you_mean, from_dict
 from dolma_kit.errors import DolmaKitError
 from dolma_kit.taggers.base import Tagger
+from dolma_kit.taggers.dolma_names import dolma_hint
 
 T = TypeVar("T", bound=type[Tagger])
 
@@ -29,8 +30,11 @@ BUILTIN_MODULES = (
     "dolma_kit.taggers.gopher",
     "dolma_kit.taggers.gopher_dolma",
     "dolma_kit.taggers.c4",
+    "dolma_kit.taggers.c4_dolma",
     "dolma_kit.taggers.pii",
+    "dolma_kit.taggers.pii_dolma",
     "dolma_kit.taggers.language",
+    "dolma_kit.taggers.language_dolma",
     "dolma_kit.taggers.content",
 )
 
@@ -97,8 +101,15 @@ def resolve_name(name: str) -> type[Tagger]:
     load_builtin_taggers()
     real = _ALIASES.get(name, name)
     if real not in _TAGGERS:
-        known = ", ".join(sorted(set(_TAGGERS) | set(_ALIASES)))
-        raise DolmaKitError(f"unknown tagger {name!r}; known taggers: {known} (see `dolma-kit list`)")
+        names = sorted(set(_TAGGERS) | set(_ALIASES))
+        twin = dolma_hint(name)  # a Dolma name first: `c4_v2` is not our `c4_v1`, whatever the spelling says
+        hint = None if twin else did_you_mean(name, names)
+        raise DolmaKitError(
+            f"unknown tagger {name!r}"
+            + (f" ({twin})" if twin else "")
+            + (f" (did you mean {hint}?)" if hint else "")
+            + f"; known taggers: {', '.join(names)} (see `dolma-kit list`)"
+        )
     return _TAGGERS[real]
 
 
@@ -127,3 +138,13 @@ def build_tagger(spec: str) -> tuple[str, Tagger]:
     tagger = cls(config)
     prefix = getattr(config, "name", None) or name
     return prefix, tagger
+
+
+def default_attribute_names(cls: type[Tagger]) -> tuple[list[str] | None, str]:
+    """What `cls` writes with its default options, found without reading data: (attribute names, "") from the
+    tagger's own `attribute_names()` (model-backed taggers read their model's labels), or (None, why) for a
+    tagger that cannot be built without options (`fasttext_classifier` needs a model and a name)."""
+    try:
+        return list(cls(cls.Config()).attribute_names()), ""
+    except (TypeError, ValueError, OSError, DolmaKitError) as exc:
+        return None, str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -115,12 +115,12 @@ def spec_blocker(spec: dict[str, Any]) -> str | None:
     return None
 
 
-def cuts(text: str, piece_chars: int) -> Iterator[tuple[int, int]]:
-    """(start, end) of consecutive pieces covering `text`, each at least `piece_chars` long (but the last),
-    ending at the first cut past that; a text without a cut there is one piece to its end."""
-    start, size = 0, len(text)
+def cuts(text: str, piece_chars: int, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]:
+    """(start, end) of consecutive pieces covering `text[start:end]`, each at least `piece_chars` long (but the
+    last), ending at the first cut past that; a text without a cut there is one piece to its end."""
+    size = len(text) if end is None else end
     while size - start > piece_chars:
-        match = _CUT.search(text, start + piece_chars)
+        match = _CUT.search(text, start + piece_chars, size)
         if match is None:
             break
         yield start, match.start()
@@ -128,12 +128,25 @@ def cuts(text: str, piece_chars: int) -> Iterator[tuple[int, int]]:
     yield start, size
 
 
+def stripped_bounds(text: str) -> tuple[int, int]:
+    """(start, end) of `text.strip()` within `text`, without copying it (Python's whitespace: `str.isspace`)."""
+    start, end = 0, len(text)
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
 class Encoder:
     """Texts → each one's ids, then EOS unless the post-processor already ended with it (Dolma's rule).
 
     A text's ids come back as a list of arrays (one per piece, the EOS last) of little-endian `dtype`, so a
     long document is never copied into one array: `ChunkWriter` writes the arrays one after the other.
-    `piece_chars` 0, or a tokenizer `piecewise_blocker` refuses, encodes every text whole.
+    `piece_chars` 0, or a tokenizer `piecewise_blocker` refuses, encodes every text whole. `strip` encodes
+    `text.strip()` as `dolma tokens` does (the bounds are found in place: a long text is not copied); `bos_id`
+    is put first unless the ids already start with it (Dolma's `bos_token_id`); `post_processor` False skips
+    the tokenizer's post-processor (a template's BOS or EOS), as Dolma does.
     """
 
     def __init__(
@@ -143,6 +156,10 @@ class Encoder:
         dtype: type[np.unsignedinteger],
         piece_chars: int = PIECE_CHARS,
         batch_chars: int = 2 * BATCH_CHARS_PER_THREAD,
+        *,
+        strip: bool = False,
+        bos_id: int | None = None,
+        post_processor: bool = True,
     ) -> None:
         if id(tokenizer) not in _VERDICTS:
             _VERDICTS[id(tokenizer)] = (tokenizer, piecewise_blocker(tokenizer))
@@ -152,11 +169,15 @@ class Encoder:
         self.blocker = _VERDICTS[id(tokenizer)][1]
         self.piece_chars = piece_chars if piece_chars > 0 and self.blocker is None else 0
         self.batch_chars = max(batch_chars, self.piece_chars)
+        self.strip = strip
+        self.bos = None if bos_id is None else np.array([bos_id], dtype=self.dtype)
+        self.post_processor = post_processor
 
     def _pieces(self, text: str) -> Iterator[tuple[int, int]]:
+        start, end = stripped_bounds(text) if self.strip else (0, len(text))
         if not self.piece_chars:
-            return iter([(0, len(text))])
-        return cuts(text, self.piece_chars)
+            return iter([(start, end)])
+        return cuts(text, self.piece_chars, start, end)
 
     def encode(self, texts: list[str]) -> list[list[np.ndarray]]:
         out: list[list[np.ndarray]] = [[] for _ in texts]
@@ -176,12 +197,16 @@ class Encoder:
         eos = int(self.eos[0])
         for arrays in out:
             last = next((a for a in reversed(arrays) if len(a)), None)
+            if self.bos is not None and last is not None:  # Dolma adds BOS only to non-empty ids
+                first = next(a for a in arrays if len(a))
+                if int(first[0]) != int(self.bos[0]):
+                    arrays.insert(0, self.bos)
             if last is None or int(last[-1]) != eos:
                 arrays.append(self.eos)
         return out
 
     def _run(self, batch: list[str], owners: list[int], out: list[list[np.ndarray]]) -> None:
-        encodings = self.tokenizer.encode_batch_fast(batch, add_special_tokens=True)
+        encodings = self.tokenizer.encode_batch_fast(batch, add_special_tokens=self.post_processor)
         batch.clear()
         for k, owner in enumerate(owners):
             out[owner].append(np.array(encodings[k].ids, dtype=self.dtype))

@@ -177,6 +177,10 @@ def publish(
         "max_tokens_per_file": settings["max_tokens_per_file"],
         "shuffle_window": settings["shuffle_window"],
         "shuffle_window_tokens": settings["shuffle_window_tokens"],
+        **{
+            k: settings[k]
+            for k in ("strip", "encode_special_tokens", "bos_id", "post_processor", "unique_ids")
+        },
         "documents": sum(e["documents"] for e in plan),
         "tokens": sum(e["tokens"] for e in plan),
         "input_documents": counts["documents_in"],

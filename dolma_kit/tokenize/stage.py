@@ -15,19 +15,18 @@ Two steps, both resumable:
 Part numbers depend only on the sorted inputs and the settings, so the output is byte-identical for any
 `--processes` and after a kill and re-run (publish is idempotent: a moved file is not moved again).
 Empty and whitespace-only documents are skipped and counted as removed (`empty`), as Dolma skips them;
-unlike Dolma, the text is encoded as it is (Dolma strips it), so decoding a document gives back its text.
+unlike Dolma, the text is encoded as it is unless `strip` (Dolma encodes `text.strip()`), so decoding a
+document gives back its text. The whole run holds the destination's lock (`executor.lock`), publish included:
+a second run into the same destination is refused, not interleaved.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
-import re
 import zlib
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,7 +35,7 @@ from rich.table import Table
 from dolma_kit import storage
 from dolma_kit.attributes import attribute_root_and_relative
 from dolma_kit.documents import DOCUMENT_SUFFIXES, Document
-from dolma_kit.errors import DolmaKitError
+from dolma_kit.errors import BadRecordError, DolmaKitError
 from dolma_kit.executor import (
     ExecutorConfig,
     RejectsWriter,
@@ -48,20 +47,21 @@ from dolma_kit.executor import (
     summary_table,
     write_summary,
 )
-from dolma_kit.provenance import ID_INDEX_FILES
+from dolma_kit.executor.lock import destination_locks
 from dolma_kit.stages import Outcome, Stage, counts_of
 from dolma_kit.tokenize.encoding import BATCH_CHARS_PER_THREAD, PIECE_CHARS, Encoder
 from dolma_kit.tokenize.loading import LoadedTokenizer, load_tokenizer
 from dolma_kit.tokenize.parts import ChunkWriter
 from dolma_kit.tokenize.publish import MANIFEST_NAME, publish
 from dolma_kit.tokenize.reading import Batches
+from dolma_kit.tokenize.resume import SUMMARY_NAME, check_settings, remove_stale_temps
+from dolma_kit.tokenize.unique import find_repeats, load_repeats
 
 DTYPES = {"uint16": np.uint16, "uint32": np.uint32}
 THREADS_PER_PROCESS = 8
 SHUFFLE_WINDOW_TOKENS = 1 << 25
 
-
-SUMMARY_NAME = "tokenize_summary.json"
+__all__ = ["STAGE", "SUMMARY_NAME", "TokenizeConfig", "tokenize"]
 
 
 @dataclass(kw_only=True)
@@ -91,6 +91,20 @@ class TokenizeConfig:
     the output: any value gives the same bytes."""
     eos_id: int | None = None
     pad_id: int | None = None
+    bos_id: int | None = None
+    """Put this id first in every document unless its ids already start with it (Dolma's `bos_token_id`;
+    a tokenizer whose post-processor adds a BOS needs none)."""
+    strip: bool = False
+    """Encode `text.strip()`, as `dolma tokens` does (default: the text as it is, so it decodes back exactly)."""
+    encode_special_tokens: bool = True
+    """Special tokens written in a text are encoded as text (True: document boundaries stay exact), or become
+    their special ids (False: what `dolma tokens` does by default; Dolma's key of the same name)."""
+    post_processor: bool = True
+    """Run the tokenizer's post-processor (a Llama-style template adds its BOS); `dolma tokens` runs none
+    (False), adding only `bos_id` and EOS. Byte-level tokenizers (GPT-2, OLMo) add nothing either way."""
+    unique_ids: bool = False
+    """A document whose id its source already had is a bad record: strict, an error naming both lines; with
+    --skip-bad, rejected (a first pass reads every input's ids; unique.py)."""
     threads: int | None = None
     """Rust (rayon) threads per process for encoding; default: cores / processes."""
     skip_bad: bool = False
@@ -113,21 +127,34 @@ class _Settings:
     max_tokens_per_file: int
     shuffle_window: int
     shuffle_window_tokens: int
+    strip: bool
+    encode_special_tokens: bool
+    bos_id: int | None
+    post_processor: bool
+    unique_ids: bool
 
 
 # --------------------------------------------------------------------------------------------- shards
 
-_LOADED: dict[tuple[str, int | None, int | None], LoadedTokenizer] = {}
+_LOADED: dict[tuple[str, int | None, int | None, bool], LoadedTokenizer] = {}
 
 
-def _tokenizer(spec: str, eos_id: int, pad_id: int | None, threads: int) -> LoadedTokenizer:
+def _tokenizer(settings: _Settings, threads: int) -> LoadedTokenizer:
     """Load once per process. RAYON_NUM_THREADS is read when Rust first encodes, so set it before that:
     N processes × all-cores thread pools would oversubscribe the machine."""
-    key = (spec, eos_id, pad_id)
+    key = (settings.tokenizer, settings.eos_id, settings.pad_id, settings.encode_special_tokens)
     if key not in _LOADED:
         os.environ.setdefault("RAYON_NUM_THREADS", str(threads))
-        _LOADED[key] = load_tokenizer(spec, eos_id=eos_id, pad_id=pad_id)
+        loaded = load_tokenizer(settings.tokenizer, eos_id=settings.eos_id, pad_id=settings.pad_id)
+        loaded.tokenizer.encode_special_tokens = settings.encode_special_tokens
+        _LOADED[key] = loaded
     return _LOADED[key]
+
+
+def resolvable(path: str) -> str:
+    """What `src` records: a URL as it is, a local path absolute (as `dolma tokens` records it), so provenance
+    and `trace` find the file from any working directory."""
+    return path if storage.is_remote(path) else os.path.abspath(storage.local_path(path))
 
 
 def _strip_suffix(key: str) -> str:
@@ -151,19 +178,24 @@ def tokenize_shard(
     shuffle window holds their token arrays, not their texts, and closes at `shuffle_window` documents or
     `shuffle_window_tokens` tokens, whichever comes first.
     """
-    loaded = _tokenizer(settings.tokenizer, settings.eos_id, settings.pad_id, threads)
+    loaded = _tokenizer(settings, threads)
     encoder = Encoder(
         loaded.tokenizer,
         loaded.eos_id,
         DTYPES[settings.dtype],
         piece_chars,
         batch_chars=BATCH_CHARS_PER_THREAD * threads,
+        strip=settings.strip,
+        bos_id=settings.bos_id,
+        post_processor=settings.post_processor,
     )
+    repeats = load_repeats(task.output) if settings.unique_ids else {}
+    src = resolvable(task.input)
     stem = task.key.removesuffix(".chunks.json")
     rejects_path = storage.join(storage.parent(task.root), "rejects", stem + ".jsonl.gz")
     storage.remove_stale_temps(rejects_path)
     rng = np.random.Generator(np.random.PCG64([settings.seed, zlib.crc32(stem.encode("utf-8"))]))
-    writer = ChunkWriter(storage.join(task.root, stem), task.input, settings.max_tokens_per_file)
+    writer = ChunkWriter(storage.join(task.root, stem), src, settings.max_tokens_per_file)
     window = _Window()
     try:
         with RejectsWriter(_RejectsAt(rejects_path), stats) as rejects:  # type: ignore[arg-type]
@@ -173,6 +205,8 @@ def tokenize_shard(
                     rejects(exc)
                 for _ in range(batch.empty):
                     stats.remove("empty")
+                if repeats:
+                    _reject_repeats(batch.docs, repeats, rejects)
                 encoded = encoder.encode([d.text for d in batch.docs])
                 docs = [replace(d, text="") for d in batch.docs]  # the window keeps tokens, not texts
                 batch.docs.clear()
@@ -187,8 +221,24 @@ def tokenize_shard(
     except BaseException as exc:
         writer.abort(exc)
         raise
-    summary = {"src": task.input, "sources": writer.sources, "chunks": [c.to_json() for c in chunks]}
+    summary = {"src": src, "sources": writer.sources, "chunks": [c.to_json() for c in chunks]}
     storage.write_text(task.output, json.dumps(summary, ensure_ascii=False) + "\n")
+
+
+def _reject_repeats(docs: list[Document], repeats: dict[int, str], rejects: RejectsWriter) -> None:
+    """Drop (in place) the documents `--unique-ids` found repeated, each a counted reject."""
+    kept = []
+    for doc in docs:
+        first = repeats.get(doc.line)
+        if first is None:
+            kept.append(doc)
+            continue
+        record = json.dumps({"id": doc.id, "source": doc.source}, ensure_ascii=False).encode("utf-8")
+        rejects(
+            BadRecordError(doc.path, doc.line, f"id {doc.id!r} repeated in source {doc.source!r} "
+                           f"(--unique-ids; first at {first})", record)
+        )  # fmt: skip
+    docs[:] = kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,58 +316,6 @@ def _split_cores(processes: int | None, threads: int | None, files: int) -> tupl
     return processes, threads or max(1, cores // processes)
 
 
-def _check_settings(config: TokenizeConfig, settings: _Settings) -> None:
-    """A destination holding work from other settings is redone only when asked (--force)."""
-    path = storage.join(config.destination, "_work", "settings.json")
-    wanted = json.dumps(asdict(settings), indent=2, sort_keys=True) + "\n"
-    if storage.exists(path) and not config.force and storage.read_text(path) != wanted:
-        raise DolmaKitError(
-            f"{config.destination} holds a tokenization with other settings ({path}); "
-            "pass --force to redo it, or choose another --destination"
-        )
-    storage.write_text(path, wanted)
-
-
-_TEMP = re.compile(r"^\.(?P<target>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]+$")  # storage.atomic_write's temp names
-_PUBLISHED = re.compile(r"^part-\d+\.")
-
-
-def _remove_stale_temps(destination: str) -> int:
-    """Delete the temp files of writers a kill stopped (SIGKILL runs no cleanup); return how many.
-
-    `run_one` sweeps a task's output, rejects and marker; tokenize also writes chunk files under `_work/` and,
-    in the driver, settings, the publish plan, part sources, the id index and the manifest. Called when every
-    shard of this run is done, before publishing; a temp file counts as stale when the process named in it
-    is this one or has ended (a killed run's, a worker's the executor retried), so a run started meanwhile
-    on this host keeps its own. At the top level only the names tokenize writes are looked at.
-    """
-    ours = {MANIFEST_NAME, SUMMARY_NAME, *ID_INDEX_FILES.values()}
-
-    def stale(path: Path, top: bool) -> bool:
-        m = _TEMP.match(path.name)
-        if m is None or (top and m["target"] not in ours and not _PUBLISHED.match(m["target"])):
-            return False
-        pid = int(m["pid"])
-        if pid == os.getpid():
-            return True
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except OSError:
-            pass  # alive, another user's
-        return False
-
-    root = Path(destination)
-    found = [p for p in root.glob(".*.tmp-*") if stale(p, top=True)]
-    for sub in ("_work", "rejects"):  # tokenize's own folders
-        found += [p for p in (root / sub).rglob(".*.tmp-*") if stale(p, top=False)]
-    for path in found:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-    return len(found)
-
-
 def tokenize(config: TokenizeConfig) -> tuple[RunResult, dict[str, Any]]:
     """Run both steps; return the shard counts and the manifest."""
     if storage.is_remote(config.destination):
@@ -327,6 +325,8 @@ def tokenize(config: TokenizeConfig) -> tuple[RunResult, dict[str, Any]]:
     if config.piece_chars < 0:
         raise DolmaKitError(f"piece_chars {config.piece_chars}: use a positive size, or 0 for whole texts")
     loaded = load_tokenizer(config.tokenizer, eos_id=config.eos_id, pad_id=config.pad_id)
+    if config.bos_id is not None and loaded.tokenizer.id_to_token(config.bos_id) is None:
+        raise DolmaKitError(f"--bos-id {config.bos_id} is outside the vocabulary ({loaded.vocab_size:,} ids)")
     settings = _Settings(
         tokenizer=config.tokenizer,
         tokenizer_sha256=loaded.sha256,
@@ -337,22 +337,36 @@ def tokenize(config: TokenizeConfig) -> tuple[RunResult, dict[str, Any]]:
         max_tokens_per_file=config.max_tokens_per_file,
         shuffle_window=config.shuffle_window,
         shuffle_window_tokens=config.shuffle_window_tokens,
+        strip=config.strip,
+        encode_special_tokens=config.encode_special_tokens,
+        bos_id=config.bos_id,
+        post_processor=config.post_processor,
+        unique_ids=config.unique_ids,
     )
     tasks = _tasks(config)
-    _check_settings(config, settings)
-    processes, threads = _split_cores(config.processes, config.threads, len(tasks))
-    fn = functools.partial(tokenize_shard, settings, threads, config.skip_bad, config.piece_chars)
-    result = run_shards(
-        fn, tasks, title="tokenize", processes=processes, force=config.force, executor=config.executor
-    )
-    for stats in result.shards:
-        stats.shard = stats.shard.removesuffix(".chunks.json")
-    _remove_stale_temps(config.destination)  # every shard is done: no writer of ours is running
-    total = result.total
-    counts = {"documents_in": total.documents_in, "empty_skipped": total.removed_by.get("empty", 0)}
-    counts["rejected"] = total.rejected
-    manifest = publish(config.destination, tasks, asdict(settings), loaded.vocab_size, counts)
-    write_summary(result, storage.join(config.destination, SUMMARY_NAME))
+    with destination_locks([config.destination]):  # the shard step locks _work/; this covers the publish
+        check_settings(config.destination, asdict(settings), config.force)
+        processes, threads = _split_cores(config.processes, config.threads, len(tasks))
+        if config.unique_ids:
+            find_repeats(
+                tasks,
+                skip_bad=config.skip_bad,
+                processes=processes,
+                force=config.force,
+                executor=config.executor,
+            )
+        fn = functools.partial(tokenize_shard, settings, threads, config.skip_bad, config.piece_chars)
+        result = run_shards(
+            fn, tasks, title="tokenize", processes=processes, force=config.force, executor=config.executor
+        )
+        for stats in result.shards:
+            stats.shard = stats.shard.removesuffix(".chunks.json")
+        remove_stale_temps(config.destination)  # every shard is done: no writer of ours is running
+        total = result.total
+        counts = {"documents_in": total.documents_in, "empty_skipped": total.removed_by.get("empty", 0)}
+        counts["rejected"] = total.rejected
+        manifest = publish(config.destination, tasks, asdict(settings), loaded.vocab_size, counts)
+        write_summary(result, storage.join(config.destination, SUMMARY_NAME))
     return result, manifest
 
 

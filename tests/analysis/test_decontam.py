@@ -356,6 +356,8 @@ def test_cli_long_document_in_pieces_gives_the_whole_documents_files(tmp_path: P
     )
     pieces: list[int] = []
     long_match = decontam.match_long_document
+    # the stage runs in this process, where the counter is patched (not in a stage process of its own)
+    monkeypatch.setenv("DOLMA_KIT_STAGES_IN_PROCESS", "1")
     monkeypatch.setattr(
         decontam, "match_long_document", lambda t, *a: pieces.append(len(t)) or long_match(t, *a)
     )

@@ -273,3 +273,27 @@ def test_a_version_1_stats_json_still_renders(tmp_path: Path, pipeline: Pipeline
     render_report_file(str(tmp_path / "stats.json"), str(tmp_path / "report.html"))
     rows = {(r[0], r[1]): r for r in parse((tmp_path / "report.html").read_text()).tables["stages"][0][1:]}
     assert rows["dedup exact", "dedup_text"][2:7] == ["marks", "17", "2", "", "–"]
+
+
+def test_a_source_without_held_out_tokens_renders_as_a_gap(tmp_path: Path) -> None:
+    """The trainer writes `loss: null` for a source with no held-out tokens (every source is reported): the
+    training section draws a gap and an empty cell there, it does not fail on None."""
+    from dolma_kit.analysis import report_training
+
+    rows = [
+        {"kind": "train", "step": s, "loss": 5.0 - s / 10, "lr": 1e-3, "tokens_seen": s * 8} for s in (1, 2)
+    ]
+    rows += [
+        {
+            "kind": "eval",
+            "step": s,
+            "eval_loss": 4.0,
+            "eval_ppl": 54.6,
+            "eval_by_source": {"web": {"loss": 4.0, "ppl": 54.6}, "code": {"loss": None, "ppl": None}},
+        }
+        for s in (1, 2)
+    ]
+    write_lines(tmp_path / "metrics.jsonl", rows)
+    run = training_module.read_run(str(tmp_path))
+    html = report_training.training({"training": run, "tokens": {}})
+    assert "code loss" in html and "None" not in html

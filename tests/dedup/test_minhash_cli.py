@@ -152,7 +152,7 @@ def test_verify_exact_or_estimate(tmp_path: Path) -> None:
         out.write(Document(id="near-a", text=base, source="web"))
         out.write(Document(id="near-b", text=other, source="web"))
     glob = f"{tmp_path}/documents/*/*.jsonl.gz"
-    out = run("-d", glob, "-e", E, "-p", "1")
+    out = run("-d", glob, "-e", E, "-p", "1", "--keep-work")
     assert "exact Jaccard" in out
     attrs = attributes(tmp_path)
     assert attrs["near-b"]["duplicate"] == 0.0 and attrs["near-a"]["cluster_size"] == 1.0
@@ -167,7 +167,7 @@ def test_verify_exact_or_estimate(tmp_path: Path) -> None:
     # another --verify is another setting: refused without --force, like --threshold
     result = runner.invoke(app, ["minhash", "-d", glob, "-e", E, "-p", "1", "--verify", "estimate"])
     assert result.exit_code != 0 and "--force" in str(result.exception)
-    out = run("-d", glob, "-e", E, "-p", "1", "--verify", "estimate", "--force")
+    out = run("-d", glob, "-e", E, "-p", "1", "--verify", "estimate", "--force", "--keep-work")
     assert "estimated Jaccard" in out
     attrs = attributes(tmp_path)
     assert (
@@ -177,6 +177,37 @@ def test_verify_exact_or_estimate(tmp_path: Path) -> None:
     assert len(list(est_dir.glob("*/*.sig.npy"))) == 3 and not list(est_dir.glob("*/*.shingles.npy"))
     result = runner.invoke(app, ["minhash", "-d", glob, "-e", E, "--verify", "approx"])
     assert result.exit_code != 0 and "--verify" in str(result.exception)
+
+
+def test_work_is_removed_after_success_unless_keep_work(tmp_path: Path) -> None:
+    """Issue 17: signatures, shingle sets and candidates go once the labels exist (≤ 1× the gzipped input);
+    a re-run then has nothing to do, and other settings still run (recomputing what they need)."""
+    kept, cleaned = tmp_path / "kept", tmp_path / "cleaned"
+    for root in (kept, cleaned):
+        make_corpus(root)
+    run("-d", f"{kept}/documents/*/*.jsonl.gz", "-e", E, "-p", "1", "--keep-work")
+    run("-d", f"{cleaned}/documents/*/*.jsonl.gz", "-e", E, "-p", "1")
+    assert attribute_bytes(kept) == attribute_bytes(cleaned)
+
+    def work_files(root: Path) -> list[Path]:
+        return [p for p in (root / "attributes" / E / "_work" / "minhash").rglob("*") if p.is_file()]
+
+    kept_names = {p.name for p in work_files(kept)}
+    assert any(n.endswith(".shingles.npy") for n in kept_names) and any(
+        n.startswith("band-") for n in kept_names
+    )
+    left = work_files(cleaned)
+    assert not [p for p in left if p.name.endswith((".sig.npy", ".shingles.npy", ".offsets.npy"))]
+    assert not [p for p in left if p.name.startswith("band-")]
+    assert {p.name for p in left} >= {"labels.npy", "labels.npy.shards.json", "attributes.json"}
+    gz_input = sum(p.stat().st_size for p in (cleaned / "documents").rglob("*.jsonl.gz"))
+    assert sum(p.stat().st_size for p in left) <= gz_input
+    before = attribute_bytes(cleaned)
+    out = run("-d", f"{cleaned}/documents/*/*.jsonl.gz", "-e", E, "-p", "1")
+    assert "minhash signatures" not in out and attribute_bytes(cleaned) == before
+    for root in (kept, cleaned):  # another threshold: the cleaned work dir recomputes its signatures
+        run("-d", f"{root}/documents/*/*.jsonl.gz", "-e", E, "-p", "1", "--threshold", "0.5", "--force")
+    assert attribute_bytes(kept) == attribute_bytes(cleaned)
 
 
 def minhash_command(root: Path, processes: int) -> list[str]:

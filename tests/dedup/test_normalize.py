@@ -65,3 +65,25 @@ def test_long_texts_normalise_in_pieces_to_the_same_result(monkeypatch) -> None:
     for _ in range(5000):
         text = "".join(rng.choice(chars) for _ in range(rng.randint(0, 60)))
         assert normalize.normalize_text(text) == whole(text), repr(text)
+
+
+def test_text_digest_hashes_pieces_without_holding_the_normalised_text(monkeypatch) -> None:
+    """Exact text dedup hashes a long text piece by piece: the same digest as hashing the whole normalised
+    text, with far less memory at the peak (issue 14: one 50 M-character document)."""
+    import random
+    import tracemalloc
+
+    from dolma_kit.dedup import exact_passes, normalize
+
+    monkeypatch.setattr(normalize, "CHUNK_CHARS", 7)
+    rng = random.Random(5)
+    for _ in range(500):
+        text = "".join(rng.choice(" \n\tab.É5ß") for _ in range(rng.randint(0, 50)))
+        assert exact_passes.text_digest(text) == exact_passes._digest(normalize.normalize_text(text)), text
+    monkeypatch.setattr(normalize, "CHUNK_CHARS", 1 << 14)
+    text = "Lorem ipsum dolor, sit amet 42.\n" * 64_000  # 2 M characters
+    tracemalloc.start()
+    exact_passes.text_digest(text)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < len(text) // 4, peak  # the normalised text alone would be ~1.5 MB, its bytes as much

@@ -12,6 +12,7 @@ import pytest
 
 from dolma_kit.documents import read_documents
 from dolma_kit.errors import DolmaKitError
+from dolma_kit.mix import rows
 from dolma_kit.mix import stage as mix
 from dolma_kit.mix.recipe import load_recipe
 from tests.mix.helpers import output_bytes, read_output, whole, write_recipe, write_schema, write_source
@@ -269,5 +270,22 @@ def test_parquet_documents_with_jsonl_attributes(tmp_path: Path) -> None:
 def test_pick_reads_only_the_needed_attributes(line: dict) -> None:
     keys = (("q__t__pass", '"q__t__pass":'), ("q__t__email", '"q__t__email":'))
     for text in (json.dumps(line), json.dumps(line, separators=(",", ":"))):  # Dolma's spacing and ours
-        assert mix._pick(text, keys) == (line["id"], {"q__t__pass": [[0, 3, 1.0]]})
-    assert mix._pick('{"id": 1, "attributes": {"q__t__pass": [[0, 3,', keys) is None  # cut short: full parse
+        assert rows.pick(text, keys) == (line["id"], {"q__t__pass": [[0, 3, 1.0]]})
+    assert rows.pick('{"id": 1, "attributes": {"q__t__pass": [[0, 3,', keys) is None  # cut short: full parse
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b'{"id": "a", "text": "t\\u00e9"}', b'{"source":"web","id": "a", "text": "t\\u00e9"}'),
+        (b"{}", b'{"source":"web"}'),
+        (b'{"id": "a", "source": null}', None),  # present but empty: written anew, never two keys
+    ],
+)
+def test_source_is_spliced_into_the_line(raw: bytes, expected: bytes | None) -> None:
+    """A document without `source` is not re-serialised (issue 14: a 50 M-character one peaked at 670 MB)."""
+    obj = json.loads(raw)
+    assert rows.with_source(raw, obj, "web") == expected
+    assert obj["source"] == "web"
+    if expected is not None:
+        assert json.loads(expected) == obj

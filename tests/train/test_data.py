@@ -38,7 +38,7 @@ def test_instances_and_token_sources_match_the_provenance_index(tokenized_demo: 
     assert np.array_equal(per_source[ids[::3]], np.stack([np.bincount(r, minlength=3) for r in sources]))
 
 
-def test_order_is_seeded_pcg64_over_training_instances(tokenized_demo: Path) -> None:
+def test_order_is_olmos_permutation_without_the_held_out_instances(tokenized_demo: Path) -> None:
     data = dataset(tokenized_demo, eval_fraction=0.1)
     held = data.eval_instances()
     assert len(held) == round(0.1 * data.num_instances) == len(np.unique(held))
@@ -47,9 +47,10 @@ def test_order_is_seeded_pcg64_over_training_instances(tokenized_demo: Path) -> 
     n = 3 * len(train) + 5  # three epochs and a bit
     order = data.data_order(seed=7, num_instances=n)
     assert order.dtype == np.uint32 and len(order) == n
-    for e in range(4):
-        perm = np.random.Generator(np.random.PCG64(7 + e)).permutation(len(train))
-        assert np.array_equal(order[e * len(train) : (e + 1) * len(train)], train[perm][: n - e * len(train)])
+    for e in range(4):  # OLMo's global_indices of epoch e over all instances, held-out ids filtered out
+        olmo = np.random.Generator(np.random.PCG64(7 + e)).permutation(data.num_instances)
+        expected = olmo[~np.isin(olmo, held)]
+        assert np.array_equal(order[e * len(train) : (e + 1) * len(train)], expected[: n - e * len(train)])
     assert not np.isin(order, held).any()
     assert np.array_equal(order, data.data_order(seed=7, num_instances=n))
     assert not np.array_equal(order, data.data_order(seed=8, num_instances=n))

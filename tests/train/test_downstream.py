@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from dolma_kit.config import ConfigError
 from train.downstream import Item, TaskConfig, choose, continuation_logprobs, evaluate_tasks, load_task
 from train.loop import Trainer
-from train.model import ModelConfig
+from train.model import ModelConfig, build_model
 
 from .test_loop import read_metrics
 
@@ -20,7 +20,7 @@ TASK = Path(__file__).resolve().parents[1] / "fixtures" / "tasks" / "tiny_mc.jso
 
 
 def small_model() -> torch.nn.Module:
-    model = ModelConfig(d_model=32, n_layers=2, n_heads=4, vocab_size=50).build()
+    model = build_model(ModelConfig(d_model=32, n_layers=2, n_heads=4, vocab_size=50))
     model.init_weights(3)
     return model.eval()
 

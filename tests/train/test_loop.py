@@ -121,3 +121,51 @@ def test_bf16_on_gpu_keeps_fp32_master_weights(tiny_config) -> None:
     assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
     assert records[-1]["loss"] < records[0]["loss"] + 0.5
     assert records[-1]["mfu"] is None or 0 < records[-1]["mfu"] < 1
+
+
+def test_cpu_threads_are_chosen_from_idle_cores_and_oversubscription_warns() -> None:
+    from train.parallelize import choose_cpu_threads
+
+    def pick(configured=None, ranks=1, cores=2, load=0.0, env=None):
+        return choose_cpu_threads(configured, local_ranks=ranks, cores=cores, load=load, env=env)
+
+    assert pick() == (2, None)  # an idle 2-core machine, one process: both cores
+    assert pick(ranks=2, cores=16, load=0.2) == (8, None)
+    assert pick(load=5.0) == (1, None)  # 2 cores busy with other work: one thread, no warning
+    assert pick(env="1", cores=16) == (1, None)  # torchrun's OMP_NUM_THREADS=1 is kept
+    threads, warning = pick(configured=2, load=5.0)
+    assert threads == 2 and "oversubscribed" in warning and "trainer.cpu_threads=1" in warning
+    threads, warning = pick(env="8", cores=4)
+    assert threads == 8 and "trainer.cpu_threads=4" in warning
+    assert "4 ranks on 2 core(s)" in pick(ranks=4)[1]
+
+
+def test_trainer_sets_automatic_threads_on_cpu(tiny_config) -> None:
+    trainer = Trainer(tiny_config("trainer.cpu_threads=null", "trainer.max_steps=1"))
+    assert trainer.cpu_threads == torch.get_num_threads() >= 1
+
+
+def _short_config(tokens: str, run: str, *extra: str) -> TrainConfig:
+    overrides = [f"data.paths=[{tokens}]", f"trainer.run_dir={run}", *FAST, "optim.lr=1e-2"]
+    overrides += ["trainer.max_steps=8", "trainer.micro_batch=4", "trainer.eval_every=0", *extra]
+    return load_config(TINY, overrides)
+
+
+def _resume_on_two_ranks(tokens: str, run: str) -> None:
+    Trainer(_short_config(tokens, run)).fit()
+
+
+@pytest.mark.slow
+def test_a_one_process_checkpoint_resumes_on_two_ranks(tokenized_demo: Path, tmp_path: Path) -> None:
+    """One CPU process trains the plain module, two ranks train under FSDP2: DCP reshards between them."""
+    straight = Trainer(_short_config(str(tokenized_demo), str(tmp_path / "straight"))).fit()
+    single = Trainer(_short_config(str(tokenized_demo), str(tmp_path / "run"), "trainer.stop_at=4"))
+    assert not single.sharded
+    single.fit()
+    run_distributed(_resume_on_two_ranks, str(tokenized_demo), str(tmp_path / "run"), world_size=2)
+    resumed = [r for r in read_metrics(tmp_path / "run") if r["kind"] == "train"]
+    assert [r["step"] for r in resumed] == list(range(1, 9))
+    for a, b in zip(resumed[4:], straight[4:], strict=True):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-4, abs=1e-4)
+    state = json.loads((tmp_path / "run/checkpoints/step8/train_state.json").read_text())
+    assert state["world_size"] == 2

@@ -10,14 +10,14 @@ import torch.nn.functional as F
 
 from train.config import load_config
 from train.export_hf import hf_state_dict
-from train.model import ModelConfig, apply_rope, rope_tables
+from train.model import ModelConfig, apply_rope, build_model, rope_tables
 
 from .conftest import TINY
 
 
 def test_1b_config_on_meta_has_olmo_1b_parameter_count() -> None:
     cfg = load_config(TINY.parent / "1b.yaml")
-    model = cfg.model.build("meta")
+    model = build_model(cfg.model, "meta")
     counted = sum(p.numel() for p in model.parameters())
     assert counted == cfg.model.num_params() == 1_176_764_416
     assert cfg.model.padded_vocab_size == 50_304
@@ -27,7 +27,7 @@ def test_1b_config_on_meta_has_olmo_1b_parameter_count() -> None:
 
 def test_7b_config_is_olmo_7b_shape() -> None:
     cfg = load_config(TINY.parent / "7b.yaml")
-    assert cfg.model.num_params() == sum(p.numel() for p in cfg.model.build("meta").parameters())
+    assert cfg.model.num_params() == sum(p.numel() for p in build_model(cfg.model, "meta").parameters())
     assert cfg.model.num_params() == 6_888_095_744  # OLMo-7B: 6.89B, untied
     assert cfg.model.hidden * 2 == 22_016  # OLMo's mlp_hidden_size is ff_proj's output
 
@@ -36,14 +36,14 @@ def test_hidden_defaults_to_8_thirds_rounded_up_to_128_and_no_biases() -> None:
     cfg = ModelConfig(d_model=64, n_layers=2, n_heads=4, vocab_size=1000)
     assert cfg.hidden == 256 and cfg.padded_vocab_size == 1024
     assert ModelConfig(d_model=768, n_layers=1, n_heads=12, vocab_size=8).hidden == 2048
-    model = cfg.build()
+    model = build_model(cfg)
     assert not [n for n, _ in model.named_parameters() if "bias" in n]
     assert not [m for m in model.modules() if isinstance(m, torch.nn.LayerNorm)]  # non-parametric norms
 
 
 def test_swiglu_gate_is_the_second_half() -> None:
     cfg = ModelConfig(d_model=16, n_layers=1, n_heads=2, vocab_size=8, mlp_hidden=32)
-    mlp = cfg.build().blocks[0].mlp
+    mlp = build_model(cfg).blocks[0].mlp
     x = torch.randn(3, 16)
     h = x @ mlp.ff_proj.weight.T
     expected = (F.silu(h[:, 32:]) * h[:, :32]) @ mlp.ff_out.weight.T
@@ -52,7 +52,7 @@ def test_swiglu_gate_is_the_second_half() -> None:
 
 def test_mitchell_init_std_and_truncation() -> None:
     cfg = ModelConfig(d_model=128, n_layers=3, n_heads=4, vocab_size=4096, weight_tying=False)
-    model = cfg.build()
+    model = build_model(cfg)
     model.init_weights(seed=0)
     stds = model.init_std()
     assert stds["blocks.2.attn.attn_out.weight"] == pytest.approx(1 / math.sqrt(2 * 128 * 3))
@@ -60,14 +60,14 @@ def test_mitchell_init_std_and_truncation() -> None:
     for name, p in model.named_parameters():
         assert p.std().item() == pytest.approx(stds[name] * 0.986, rel=0.05), name  # ±3σ truncation
         assert p.abs().max().item() <= 3 * stds[name] + 1e-6
-    again = cfg.build()
+    again = build_model(cfg)
     again.init_weights(seed=0)
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters(), strict=True))
 
 
 def test_causal_and_rope_relative() -> None:
     cfg = ModelConfig(d_model=32, n_layers=2, n_heads=4, vocab_size=64)
-    model = cfg.build()
+    model = build_model(cfg)
     model.init_weights(seed=1)
     idx = torch.randint(0, 64, (2, 10))
     changed = idx.clone()
@@ -90,7 +90,7 @@ def test_logits_equal_hf_olmo_for_causal_lm(tied: bool) -> None:
     att_proj's thirds; up and gate are ff_proj's halves in that order (OLMo's conversion)."""
     transformers = pytest.importorskip("transformers")
     cfg = ModelConfig(d_model=64, n_layers=3, n_heads=4, vocab_size=300, mlp_hidden=192, weight_tying=tied)
-    ours = cfg.build()
+    ours = build_model(cfg)
     ours.init_weights(0)
     hf_cfg = transformers.OlmoConfig(
         vocab_size=cfg.padded_vocab_size,

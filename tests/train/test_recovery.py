@@ -115,3 +115,35 @@ def test_two_ranks_take_the_same_recovery_decision(tokenized_demo: Path, tmp_pat
     (event,) = [r for r in read_metrics(run) if r["kind"] == "recovery"]
     assert event["rolled_back_to"] == 4 and event["skipped_step"] == 6
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step4", "step8"]
+
+
+def _resume_then_poison(tokens: str, root: str) -> None:
+    """Uninterrupted vs stopped at 8 and resumed, log_every=5: step 10 is poisoned (× 1e4) in both."""
+    from train.config import load_config
+
+    from .conftest import FAST, TINY
+
+    base = [f"data.paths=[{tokens}]", *FAST, "trainer.max_steps=12", "trainer.log_every=5"]
+    base += ["trainer.eval_every=0", "trainer.checkpoint_every=4", "recovery.min_history=5"]
+    base += ["debug.poison_steps=[10]"]
+    Trainer(load_config(TINY, [*base, f"trainer.run_dir={root}/straight"])).fit()
+    Trainer(load_config(TINY, [*base, f"trainer.run_dir={root}/resumed", "trainer.stop_at=8"])).fit()
+    Trainer(load_config(TINY, [*base, f"trainer.run_dir={root}/resumed"])).fit()
+
+
+@pytest.mark.slow
+def test_a_resumed_run_takes_the_spike_decision_an_uninterrupted_one_takes(
+    tokenized_demo: Path, tmp_path: Path
+) -> None:
+    """metrics.jsonl holds every 5th loss only: rebuilt from it, the detector had 1 loss at step 8 (< 5) and
+    applied the poisoned step; its window now travels in the checkpoint."""
+    from .distributed import run_distributed
+    from .test_loop import losses
+
+    run_distributed(_resume_then_poison, str(tokenized_demo), str(tmp_path), world_size=2)
+    for name in ("straight", "resumed"):
+        (event,) = [r for r in read_metrics(tmp_path / name) if r["kind"] == "recovery"]
+        assert event["step"] == 10 and event["rolled_back_to"] == 8, name
+    assert losses(tmp_path / "resumed") == losses(tmp_path / "straight")
+    state = json.loads((tmp_path / "resumed/checkpoints/step8/train_state.json").read_text())
+    assert [s for s, _ in state["spike_detector"]] == list(range(1, 9))
