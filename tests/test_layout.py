@@ -45,6 +45,7 @@ STAGE_FAMILIES = (
     "dolma_kit.dedup",
     "dolma_kit.analysis",
     "dolma_kit.demo",
+    "dolma_kit.index",
     "train",
 )
 

@@ -30,6 +30,7 @@ import numpy as np
 from rich.text import Text
 
 from dolma_kit import storage
+from dolma_kit.analysis.decontam_index import index_counts, index_lines
 from dolma_kit.analysis.evalset import EvalSet, build_eval_set, normalize_paragraphs, normalized_pieces
 from dolma_kit.attributes import SCHEMA_NAME, Attributes, attribute_tasks, write_attribute_shard
 from dolma_kit.dedup.minhash import shingle_hashes
@@ -91,6 +92,9 @@ class DecontamConfig:
     batch_chars: int = BATCH_CHARS
     """Characters of documents hashed per numpy batch (memory ≈ 60 bytes per character of a batch); a longer
     document is matched on its own, in pieces (`match_long_document`). Results do not depend on it."""
+    index: str | None = None
+    """A tokenized folder with a suffix-array index (`dolma-kit index`): the report adds, per evaluation file,
+    exact corpus counts of its raw word n-grams (`decontam_index`)."""
 
     def __post_init__(self) -> None:
         if not self.experiment or "__" in self.experiment or "/" in self.experiment:
@@ -436,6 +440,10 @@ def decontaminate(config: DecontamConfig, **run_options: Any) -> DecontamResult:
         fn, tasks, title="decontaminate", processes=config.processes, force=config.force, **run_options
     )
     report = build_report(config, evals, tasks, work, result)
+    if config.index is not None:
+        report["index_counts"] = index_counts(
+            config.index, eval_paths, field=config.eval_field, ngram=config.ngram, min_words=config.min_words
+        )
     schema = {
         "experiment": config.experiment,
         "decontam": {
@@ -466,6 +474,7 @@ def _render(config: DecontamConfig, result: DecontamResult) -> list[Any]:
         Text(
             f"{report['eval_ngrams']:,} evaluation n-grams from {len(report['eval_files'])} file(s); "
             f"{report['contaminated']:,} of {report['documents']:,} documents contaminated\n"
+            + index_lines(report)
             + "\n".join(f"report: {p}" for p in result.report_paths)
         ),
     ]

@@ -15,6 +15,7 @@ from rich.text import Text
 
 from dolma_kit import storage
 from dolma_kit.analysis.report_html import render
+from dolma_kit.analysis.report_repeats import repeated_spans
 from dolma_kit.analysis.stats import STATS_NAME, CorpusStats, StatsConfig, collect_stats
 from dolma_kit.errors import DolmaKitError
 from dolma_kit.executor import summary_table
@@ -42,6 +43,9 @@ def build_report(
     """Count `config.root` and write `<out>/stats.json` and `<out>/report.html`. `trained_tokens`: tokens trained
     per source of `config.run` (see `training`), from a caller that may import the trainer."""
     stats = collect_stats(config, trained_tokens=trained_tokens, **run_options)
+    repeats = repeated_spans(config.tokenized)
+    if repeats is not None:
+        stats.data["repeated_spans"] = repeats
     stats_path = storage.join(config.out, STATS_NAME)
     html_path = storage.join(config.out, REPORT_NAME)
     storage.write_text(stats_path, json.dumps(stats.data, indent=2, ensure_ascii=False) + "\n")

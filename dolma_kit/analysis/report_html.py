@@ -14,6 +14,7 @@ from typing import Any
 
 from dolma_kit.analysis import plots
 from dolma_kit.analysis.report_parts import CSS, empty, esc, img, num, pct, table
+from dolma_kit.analysis.report_repeats import render_repeated_spans
 from dolma_kit.analysis.report_stages import stages
 from dolma_kit.analysis.report_training import training
 
@@ -25,6 +26,7 @@ SECTIONS = {
     "duplicates": "Duplicates",
     "pii": "PII",
     "contamination": "Evaluation-data contamination",
+    "repeated_spans": "Repeated long spans",
     "stages": "What each stage marked, removed and wrote",
     "training": "Training",
 }
@@ -324,6 +326,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "duplicates": duplicates,
     "pii": pii,
     "contamination": contamination,
+    "repeated_spans": render_repeated_spans,
     "stages": stages,
     "training": training,
 }

@@ -21,5 +21,12 @@ def decontaminate(
     work_dir: Annotated[
         str | None, typer.Option(help="Intermediate files (default: <attribute root>/_work/decontam).")
     ] = None,
+    index: Annotated[
+        str | None,
+        typer.Option(
+            help="A tokenized folder with a suffix-array index (dolma-kit index): add exact corpus counts of "
+            "the evaluation n-grams to the report."
+        ),
+    ] = None,
 ) -> None:
     """Find evaluation-text leaks: attributes `mix` can drop on, and decontamination_report.json."""

@@ -21,6 +21,7 @@ import glob
 import io
 import json
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,6 +56,8 @@ from dolma_kit.storage.s3 import (
 __all__ = [
     "S3_MAX_ATTEMPTS",
     "S3_RETRY_MODE",
+    "TEMP_MARK",
+    "TEMP_NAME",
     "FileInfo",
     "StorageError",
     "abort_stale_uploads",
@@ -169,6 +172,17 @@ def read_json_object(path: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+#: what marks a temp file of `atomic_write`: `.<name>.tmp-<pid>-<8 hex>` beside its target
+TEMP_MARK = ".tmp-"
+#: a temp file's name: the target's name and the writer's pid (a sweep tells a dead writer's from a live one)
+TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]{8}$")
+
+
+def temp_name(name: str) -> str:
+    """The temp name `atomic_write` writes `name` under, until it renames it (matches `TEMP_NAME`)."""
+    return f".{name}{TEMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
 @contextlib.contextmanager
 def atomic_write(path: str) -> Iterator[IO[bytes]]:
     """A binary file handle whose content appears at `path` only if the block finishes without error.
@@ -189,7 +203,7 @@ def atomic_write(path: str) -> Iterator[IO[bytes]]:
             yield fh
         return
     target = Path(local_path(path))
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    tmp = target.with_name(temp_name(target.name))
     in_block = False
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -236,7 +250,8 @@ def remove_stale_temps(path: str) -> int:
     if is_remote(path):
         return 0  # no partial object; an S3 upload left open is aborted by the next `atomic_write` of `path`
     target = Path(local_path(path))
-    stale = list(target.parent.glob(f".{glob.escape(target.name)}.tmp-*")) if target.parent.is_dir() else []
+    pattern = f".{glob.escape(target.name)}{TEMP_MARK}*"
+    stale = list(target.parent.glob(pattern)) if target.parent.is_dir() else []
     for tmp in stale:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

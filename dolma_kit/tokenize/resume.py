@@ -92,7 +92,6 @@ def check_settings(destination: str, settings: dict[str, Any], force: bool) -> N
     storage.write_text(path, wanted)
 
 
-_TEMP = re.compile(r"^\.(?P<target>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]+$")  # storage.atomic_write's temp names
 _PUBLISHED = re.compile(r"^part-\d+\.")
 
 
@@ -108,7 +107,7 @@ def remove_stale_temps(destination: str) -> int:
     ours = {MANIFEST_NAME, SUMMARY_NAME, *ID_INDEX_FILES.values()}
 
     def stale(path: Path, top: bool) -> bool:
-        m = _TEMP.match(path.name)
+        m = storage.TEMP_NAME.match(path.name)
         if m is None or (top and m["target"] not in ours and not _PUBLISHED.match(m["target"])):
             return False
         pid = int(m["pid"])
@@ -123,9 +122,9 @@ def remove_stale_temps(destination: str) -> int:
         return False
 
     root = Path(destination)
-    found = [p for p in root.glob(".*.tmp-*") if stale(p, top=True)]
+    found = [p for p in root.glob(f".*{storage.TEMP_MARK}*") if stale(p, top=True)]
     for sub in ("_work", "rejects"):  # tokenize's own folders
-        found += [p for p in (root / sub).rglob(".*.tmp-*") if stale(p, top=False)]
+        found += [p for p in (root / sub).rglob(f".*{storage.TEMP_MARK}*") if stale(p, top=False)]
     for path in found:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()

@@ -150,14 +150,13 @@ def test_publish_is_still_idempotent_under_the_lock(tmp_path: Path, monkeypatch:
 
 
 def test_the_sweep_knows_storages_temp_names(tmp_path: Path) -> None:
-    """resume.py's sweep reads the temp names storage.atomic_write makes: if storage renames them, this fails
-    (until storage exports the pattern for both to share)."""
+    """One definition of a temp file's name (`storage.TEMP_NAME`): what `atomic_write` writes is what the
+    tokenize sweep (and `storage.remove_stale_temps`) recognise, pid included."""
     from dolma_kit import storage
-    from dolma_kit.tokenize.resume import _TEMP
 
     target = tmp_path / "manifest.json"
     with storage.atomic_write(str(target)) as fh:
         fh.write(b"{}")
         (temp,) = [p for p in tmp_path.iterdir() if p.name != "manifest.json"]
-        match = _TEMP.match(temp.name)
+        match = storage.TEMP_NAME.match(temp.name)
         assert match is not None and match["target"] == "manifest.json" and int(match["pid"]) == os.getpid()
