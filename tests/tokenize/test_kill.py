@@ -99,7 +99,9 @@ def test_kill_then_resume_leaves_no_temp_files(
     assert proc.returncode == -signal.SIGKILL, (
         f"the run ended (status {proc.returncode}) before the kill point: {err.read_text()[-2000:]}"
     )
-    assert not (killed / "manifest.json").exists()
+    # the id index is written just before the manifest: on a quiet machine the kill can land after the publish
+    # (seen in CI); the resume below must then be a no-op with the same bytes, which it checks either way
+    assert what == "index" or not (killed / "manifest.json").exists()
 
     resumed = subprocess.run(command, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
