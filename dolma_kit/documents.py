@@ -167,7 +167,9 @@ def iter_raw_lines(
                 break
             line_no += 1
             raw_line = raw_line.rstrip(b"\r\n")  # rebound: the unstripped copy is not held while yielded
-            yield line_no, raw_line
+            held = [raw_line]  # handed out without this frame keeping it: a 50 MB line is freed once parsed
+            del raw_line
+            yield line_no, held.pop()
     if line_no == 0 and not empty_ok:
         raise BadRecordError(path, 0, "empty file: no records")
 

@@ -81,11 +81,12 @@ def counts_only(config: Any, result: Any) -> Outcome:
     return Outcome(counts_of(result))
 
 
-def summary_only(config: Any, result: Any) -> list[Any]:
-    """Prints the run's summary table (per shard: in = kept + removed + rejected)."""
+def summary_only(config: Any, result: Any, marks: str = "") -> list[Any]:
+    """Prints the run's summary table (per shard: in = kept + removed + rejected; "marked" for a stage that
+    only marks, `marks`)."""
     from dolma_kit.executor import summary_table
 
-    return [summary_table(result)]
+    return [summary_table(result, marks=marks)]
 
 
 def removed_by_note(extra: dict[str, Any], counts: dict[str, Any] | None) -> str:

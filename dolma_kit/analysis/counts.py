@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from dolma_kit.analysis.domains import DomainCounter
+from dolma_kit.attributes import SpanSummary
 
 #: Character-length histogram edges: 0, then 10^(k/4) for k = 0…32 (1 to 10^8 characters, 4 bins a decade).
 #: Bin i holds lengths in [edges[i], edges[i+1]); the last bin is open-ended. Fixed edges keep partials mergeable.
@@ -204,8 +205,9 @@ class AttributeReader:
         self._kinds[name] = found
         return found
 
-    def count(self, counts: SourceCounts, rows: list[tuple[str, dict[str, list[list[float]]]]]) -> None:
-        """Add one document's attributes: (experiment, attributes) for each experiment with a line for it."""
+    def count(self, counts: SourceCounts, rows: list[tuple[str, dict[str, SpanSummary]]]) -> None:
+        """Add one document's attributes: (experiment, span summaries of the names `kind` reads) for each
+        experiment with a line for it (`attributes.read_summaries`: no span list of a long line is built)."""
         best_lang, best_score = UNKNOWN_LANGUAGE, -math.inf
         language_checked = any(exp in self.language_producers for exp, _ in rows)
         pii_checked = any(exp in self.pii_experiments for exp, _ in rows)
@@ -218,30 +220,30 @@ class AttributeReader:
                 category, key = kind
                 if category == "language":
                     language_checked = True
-                    if spans and spans[0][2] > best_score:
-                        best_lang, best_score = key, spans[0][2]
+                    if spans.count and spans.first > best_score:
+                        best_lang, best_score = key, spans.first
                 elif category == "pii":
                     pii_checked = True
-                    if spans:
-                        _add(counts.pii.setdefault(key, {}), "spans", len(spans))
+                    if spans.count:
+                        _add(counts.pii.setdefault(key, {}), "spans", spans.count)
                         pii_kinds.add(key)
                 elif category == "duplicate":
                     slot = counts.duplicates.setdefault(key, {})
                     _add(slot, "checked")
-                    _add(slot, "documents", int(bool(spans) and spans[0][2] >= 0.5))
+                    _add(slot, "documents", int(bool(spans.count) and spans.first >= 0.5))
                 elif category == "duplicate_paragraph":
                     slot = counts.duplicate_paragraphs.setdefault(key, {})
-                    _add(slot, "spans", len(spans))
-                    _add(slot, "chars", sum(int(e - s) for s, e, _ in spans))
-                    _add(slot, "documents", int(bool(spans)))
+                    _add(slot, "spans", spans.count)
+                    _add(slot, "chars", spans.chars)
+                    _add(slot, "documents", int(bool(spans.count)))
                 elif category == "duplicate_paragraph_checked":
                     _add(counts.duplicate_paragraphs.setdefault(key, {}), "checked")
                 elif category == "contaminated":
                     slot = counts.contamination.setdefault(key, {})
                     _add(slot, "checked")
-                    _add(slot, "documents", int(bool(spans) and spans[0][2] >= 0.5))
+                    _add(slot, "documents", int(bool(spans.count) and spans.first >= 0.5))
                 elif category == "contaminated_paragraph":
-                    _add(counts.contamination.setdefault(key, {}), "paragraphs", len(spans))
+                    _add(counts.contamination.setdefault(key, {}), "paragraphs", spans.count)
         if language_checked:
             counts.language_checked += 1
             _add(counts.languages, best_lang)

@@ -468,12 +468,14 @@ def decontaminate(config: DecontamConfig, **run_options: Any) -> DecontamResult:
 
 
 def _render(config: DecontamConfig, result: DecontamResult) -> list[Any]:
-    report = result.report
+    report = result.report  # too-short eval texts are said on screen: "0 contaminated" is not "clean" then
+    short = sum(f.get("texts_skipped_short", 0) for f in report["eval_files"])
     return [
-        summary_table(result.run),
+        summary_table(result.run, marks=STAGE.marks),
         Text(
             f"{report['eval_ngrams']:,} evaluation n-grams from {len(report['eval_files'])} file(s); "
             f"{report['contaminated']:,} of {report['documents']:,} documents contaminated\n"
+            f"{short:,} evaluation texts skipped as shorter than --min-words {config.min_words}\n"
             + index_lines(report)
             + "\n".join(f"report: {p}" for p in result.report_paths)
         ),

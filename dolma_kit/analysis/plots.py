@@ -156,22 +156,11 @@ def stage_bars(
     """Every stage's documents in, stacked: kept, written again (up-sampling), removed, rejected; for a
     marking stage (`flagged` given, `removed` 0) the flagged part of what it passes on is drawn apart."""
     n = len(labels)
-    flagged = list(flagged or [0] * n)
-    repeats = list(repeats or [0] * n)
-    clean = [k - f for k, f in zip(kept, flagged, strict=True)]
     fig, ax = _fixed_figure(n + 1, sum(_wrap(label).count("\n") for label in labels))
     y = list(range(n))
-    left = [0] * n
-    for values, color, name, hatch in (
-        (clean, KEPT, "kept (passed on)", None),
-        (flagged, FLAGGED, "flagged, not removed (attribute stages)", None),
-        (repeats, KEPT, "written again (up-sampling)", "///"),
-        (removed, REMOVED, "removed", None),
-        (rejected, REJECTED, "rejected", None),
-    ):
+    for name, color, hatch, values, left in stage_segments(kept, removed, rejected, flagged, repeats):
         if any(values) or name.startswith("kept"):
             ax.barh(y, values, left=left, color=color, label=name, hatch=hatch, alpha=0.55 if hatch else 1.0)
-        left = [a + b for a, b in zip(left, values, strict=True)]
     ax.set_yticks(y, [_wrap(label) for label in labels], fontsize="small")
     ax.invert_yaxis()
     ax.set_title("every stage: documents in, and what became of them", fontsize="medium", loc="left")
@@ -181,6 +170,37 @@ def stage_bars(
     box = ax.get_position()
     fig.legend(loc="lower center", bbox_to_anchor=((box.x0 + box.x1) / 2, 0.01), ncols=2, fontsize="x-small")
     return _png(fig)
+
+
+Segment = tuple[str, str, str | None, list[int], list[int]]
+"""(legend name, colour, hatch, widths, left edges) of one stacked part of `stage_bars`, one value a stage."""
+
+
+def stage_segments(
+    kept: Sequence[int],
+    removed: Sequence[int],
+    rejected: Sequence[int],
+    flagged: Sequence[int] | None = None,
+    repeats: Sequence[int] | None = None,
+) -> list[Segment]:
+    """The stacked parts of each stage's bar, in drawing order. kept, removed and rejected add up to the
+    stage's input, so they come first and end at "in"; the copies an up-sampled stream writes again are
+    extra, drawn past "in". (Stacked after kept, they pushed removed past the input's end.)"""
+    n = len(kept)
+    flagged = list(flagged or [0] * n)
+    clean = [k - f for k, f in zip(kept, flagged, strict=True)]
+    out: list[Segment] = []
+    left = [0] * n
+    for values, color, name, hatch in (
+        (clean, KEPT, "kept (passed on)", None),
+        (flagged, FLAGGED, "flagged, not removed (attribute stages)", None),
+        (list(removed), REMOVED, "removed", None),
+        (list(rejected), REJECTED, "rejected", None),
+        (list(repeats or [0] * n), KEPT, "written again (up-sampling, beyond in)", "///"),
+    ):
+        out.append((name, color, hatch, values, left))
+        left = [a + b for a, b in zip(left, values, strict=True)]
+    return out
 
 
 def waterfall(
@@ -227,7 +247,8 @@ Series = tuple[Sequence[float], Sequence[float]]
 
 
 def training_loss(train: Series, held_out: Series, train_by_source: dict[str, Series]) -> bytes:
-    """Left: train loss per logged step and held-out loss per evaluation; right: train loss per source."""
+    """Left: train loss per logged step and held-out loss per evaluation; right: train loss per source, as
+    `report_training.source_loss` gives it (a running mean over the records that held the source: no gaps)."""
     fig = _figure(width=10.5, height=3.6)
     left, right = fig.subplots(1, 2, sharey=True)
     left.plot(*train, color=PALETTE[0], linewidth=1.4, label="train")
@@ -238,8 +259,8 @@ def training_loss(train: Series, held_out: Series, train_by_source: dict[str, Se
     left.set_ylabel("cross-entropy (nats / token)")
     left.legend(fontsize="small")
     for i, (name, (steps, values)) in enumerate(train_by_source.items()):
-        right.plot(steps, values, color=PALETTE[i % len(PALETTE)], linewidth=1.2, label=name, marker=".")
-    right.set_title("train loss by source (target token's source)", fontsize="medium")
+        right.plot(steps, values, color=PALETTE[i % len(PALETTE)], linewidth=1.2, label=name)
+    right.set_title("train loss by source: running mean of its batches", fontsize="medium")
     right.set_xlabel("step")
     if train_by_source:
         right.legend(fontsize="small")

@@ -64,7 +64,7 @@ def overview(data: dict[str, Any]) -> str:
         "documents",
         "rejected",
         "bytes",
-        "MB",
+        "text MB (UTF-8)",
         *(["documents tokenized"] if per_source else []),
         token_label,
         "mean chars",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dolma_kit.analysis.report_parts import empty, esc, table
+from dolma_kit.analysis.report_parts import esc, table
 
 
 def repeated_spans(tokenized: str | None) -> dict[str, Any] | None:
@@ -28,10 +28,14 @@ def render_repeated_spans(data: dict[str, Any]) -> str:
     if not section:
         tokenized = (data.get("tokens") or {}).get("path")
         where = tokenized or "TOKENS"
-        return empty(
-            "No token index for this corpus. `dolma-kit index "
-            f"{where}` builds one (pip install 'dolma-kit[index]'); the report then lists the most repeated "
-            "long token spans per source, with exact counts."
+        # an optional index, not missing data: a hint, not an empty section
+        return (
+            '<p class="meta">No token index for this corpus. '
+            + esc(
+                f"`dolma-kit index {where}` builds one (pip install 'dolma-kit[index]'); the report then lists "
+                "the most repeated long token spans per source, with exact counts."
+            )
+            + "</p>"
         )
     parts = [
         f'<p class="meta">Spans of {section["length"]} tokens that occur most often within each source '

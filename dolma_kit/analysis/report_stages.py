@@ -49,8 +49,9 @@ def _details(r: dict[str, Any], tokens: dict[str, Any]) -> str:
             parts.append("mix can drop on this flag")
     else:
         parts += [f"{k}: {v:,}" for k, v in r["removed_by"].items() if v]
-        if r.get("spans") is not None:
-            parts.append(f"spans = {r['spans_what']}")
+        if r.get("spans") is not None:  # "1,204 spans replaced", not "spans = spans replaced"
+            what = r.get("spans_what") or "spans"
+            parts.append(f"{r['spans']:,} {what}" if "span" in what else f"{r['spans']:,} spans: {what}")
     if r.get("written") is not None and r["written"] != r["kept"]:
         parts.append(
             f"written ×{r['written'] / max(r['kept'], 1):.3g} (up-sampling: +{r['written'] - r['kept']:,})"

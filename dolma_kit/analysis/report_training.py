@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import deque
 from typing import Any
 
 from dolma_kit.analysis import plots
@@ -144,6 +145,29 @@ def _evaluations(run: dict[str, Any]) -> str:
     return table(["step", "held-out loss", "perplexity", *(f"{s} loss" for s in names)], rows)
 
 
+#: records averaged in a source's train-loss line (its newest ones that held the source)
+RUNNING_RECORDS = 10
+
+
+def source_loss(train: list[dict[str, Any]], source: str, window: int = RUNNING_RECORDS) -> plots.Series:
+    """`source`'s train loss as a running mean of its last `window` records that held it, at those steps only.
+
+    A logged batch may hold no target token of a source (its loss is null): plotted as NaN the line broke into
+    dots wherever a small source was missing, and one batch's loss of a small source is noisy anyway.
+    """
+    steps: list[float] = []
+    values: list[float] = []
+    recent: deque[float] = deque(maxlen=window)
+    for r in train:
+        value = (r.get("loss_by_source") or {}).get(source)
+        if value is None or not math.isfinite(value):
+            continue
+        recent.append(value)
+        steps.append(r["step"])
+        values.append(sum(recent) / len(recent))
+    return steps, values
+
+
 def training(data: dict[str, Any]) -> str:
     run = data.get("training")
     if not run:
@@ -152,11 +176,8 @@ def training(data: dict[str, Any]) -> str:
             "report stage after a train stage."
         )
     train, evals = run["train"], run["eval"]
-    by_source: dict[str, plots.Series] = {}
-    for name in sorted({s for r in train for s in r.get("loss_by_source") or {}}):
-        steps = [r["step"] for r in train]
-        values = [(r.get("loss_by_source") or {}).get(name) for r in train]
-        by_source[name] = (steps, [math.nan if v is None else v for v in values])
+    names = sorted({s for r in train for s in r.get("loss_by_source") or {}})
+    by_source = {name: source_loss(train, name) for name in names}
     held_out_by_source: dict[str, plots.Series] = {}
     for name in sorted({s for e in evals for s in e.get("eval_by_source") or {}}):
         held_out_by_source[name] = (

@@ -14,7 +14,7 @@ import functools
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,8 +23,8 @@ from dolma_kit.analysis.counts import LENGTH_EDGES, AttributeReader, SourceCount
 from dolma_kit.analysis.domains import DomainCounter, registered_domain
 from dolma_kit.analysis.stages import annotate, find_summaries, read_stage_rows
 from dolma_kit.analysis.training import read_run, tokenizer_info
-from dolma_kit.attributes import SCHEMA_NAME, attribute_root_and_relative
-from dolma_kit.documents import DOCUMENT_SUFFIXES, DocumentReader, iter_raw_lines, parse_json_line
+from dolma_kit.attributes import SCHEMA_NAME, SpanSummary, attribute_root_and_relative, read_summaries
+from dolma_kit.documents import DOCUMENT_SUFFIXES, DocumentReader, iter_raw_lines
 from dolma_kit.errors import BadRecordError, DolmaKitError
 from dolma_kit.executor import ExecutorConfig, RejectsWriter, RunResult, ShardStats, ShardTask, run_shards
 
@@ -159,10 +159,20 @@ def plan(config: StatsConfig, exps: list[str]) -> list[ShardTask]:
 # --------------------------------------------------------------------------------------------- per shard
 
 
-def _attribute_lines(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """An attribute file's rows (empty when every document of its shard was rejected)."""
+def _attribute_lines(
+    path: str, wanted: Callable[[str], bool]
+) -> Iterator[tuple[int, Any, dict[str, SpanSummary]]]:
+    """An attribute file's rows as (line, id, span summaries of the names stats reads); empty when every
+    document of its shard was rejected. Summaries, not parsed spans: a long document's line can hold
+    ~700,000 spans, which parsed whole would be ~120 MB of lists."""
     for line_no, raw in iter_raw_lines(path, empty_ok=True):
-        yield line_no, parse_json_line(path, line_no, raw)
+        doc_id, summaries = read_summaries(path, line_no, raw, wanted)
+        del raw  # not held while the caller reads the document's other lines
+        yield line_no, doc_id, summaries
+
+
+def _read_by_stats(attributes: AttributeReader, name: str) -> bool:
+    return attributes.kind(name) is not None
 
 
 def _url(metadata: dict[str, Any], url_field: str) -> str | None:
@@ -189,12 +199,14 @@ def count_shard(
     """Count one document shard and its attribute lines; write the partial counts to `task.output`."""
     info = storage.FileInfo(task.input, task.size, "")  # under documents/: the base is not needed
     folder = task.input.rstrip("/").split("/")[-2]
+    attributes = AttributeReader(language_producers, pii_experiments)
+    wanted = functools.partial(_read_by_stats, attributes)
     readers = []
     missing = []
     for exp in exps:
         path = attribute_path(root, exp, info)
         if storage.exists(path):
-            readers.append((exp, path, _attribute_lines(path)))
+            readers.append((exp, path, _attribute_lines(path, wanted)))
         else:
             missing.append(exp)
     per_source: dict[str, SourceCounts] = {}
@@ -211,7 +223,6 @@ def count_shard(
             if exc.line:
                 source_counts(folder).rejected += 1
 
-        attributes = AttributeReader(language_producers, pii_experiments)
         reader = DocumentReader(task.input, on_bad=on_bad if skip_bad else None)
         for doc in reader:
             counts = source_counts(doc.source or folder)
@@ -220,14 +231,14 @@ def count_shard(
             counts.add_url_domain(registered_domain(url) if url else None)
             rows = []
             for exp, path, lines in readers:
-                line_no, row = next(lines, (0, None))
-                if row is None or row.get("id") != doc.id:
-                    found = "no line" if row is None else f"id {row.get('id')!r}"
+                line = next(lines, None)
+                if line is None or line[1] != doc.id:
+                    found = "no line" if line is None else f"id {line[1]!r}"
                     raise DolmaKitError(
-                        f"{path}:{line_no or 'end'}: {found} where {task.input}:{doc.line} has id {doc.id!r}; the "
-                        "attributes were made from other documents (or with other --skip-bad)"
+                        f"{path}:{line[0] if line else 'end'}: {found} where {task.input}:{doc.line} has id "
+                        f"{doc.id!r}; the attributes were made from other documents (or with other --skip-bad)"
                     )
-                rows.append((exp, row.get("attributes") or {}))
+                rows.append((exp, line[2]))
             attributes.count(counts, rows)
             stats.keep()
             stats.progress_bytes(reader.bytes_read)

@@ -34,6 +34,9 @@ def exact(
     min_paragraph_chars: Annotated[
         int, typer.Option(help="Skip paragraphs shorter than this once normalised.")
     ] = 0,
+    min_paragraph_words: Annotated[
+        int, typer.Option(help="Skip paragraphs of fewer words (Dolma's min_words); 1: every paragraph.")
+    ] = 3,
 ) -> None:
     """Exact duplicates by normalised URL, text or paragraph; the first in (source, shard, line) order wins."""
 

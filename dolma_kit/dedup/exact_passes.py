@@ -46,6 +46,13 @@ def spans(key: str, dolma: DolmaDedupe | None = None) -> bool:
 
 def count_names(key: str, dolma: DolmaDedupe | None = None) -> tuple[str, ...]:
     """The per-shard counts the attributes pass keeps beside kept/removed, by key."""
+    if key == "paragraphs":  # Dolma's paragraph dedup has its own minimums (`dolma.py`), counted there
+        return (
+            "documents_with_duplicate_paragraphs",
+            "duplicate_paragraphs",
+            "duplicate_chars",
+            "paragraphs_under_minimum",
+        )
     if spans(key, dolma):
         return ("documents_with_duplicate_paragraphs", "duplicate_paragraphs", "duplicate_chars")
     if key == "dolma":
@@ -64,6 +71,11 @@ def resolve_key(partition: int) -> str:
 
 def counts_path(work: str, shard_key: str) -> str:
     return storage.join(work, "counts", shard_key + ".json")
+
+
+def under_minimum_path(work: str, shard_key: str) -> str:
+    """The hash pass's count of a shard's paragraphs under the minimum, which the attributes pass reports."""
+    return storage.join(work, "counts", shard_key + ".under_minimum.json")
 
 
 # --------------------------------------------------------------------------------------------- keys
@@ -107,14 +119,18 @@ def hash_shard(
     url_field: str,
     min_paragraph_chars: int,
     partitions: int,
+    min_paragraph_words: int,
+    work: str,
     skip_bad: bool,
     dolma: DolmaDedupe | None = None,
 ) -> None:
     """Hash every key of one document shard into partitioned records (`exact_partition.write_partitioned`).
 
     Bad records are counted here but written to rejects only by the attributes pass, which reads the same
-    records again (one rejects file per shard, as `tag` writes).
+    records again (one rejects file per shard, as `tag` writes). Paragraphs under the minimum (chars or
+    words) are counted into `under_minimum_path(work, …)` for the summary, so a skip is never silent.
     """
+    under_minimum = 0
     digests = bytearray()  # 16 bytes a key, big-endian (hi, lo)
     lines, starts, ends = array("I"), array("I"), array("I")
 
@@ -140,11 +156,15 @@ def hash_shard(
         elif key == "paragraphs":
             for start, end in paragraph_spans(doc.text):
                 normalized = normalize_text(doc.text[start:end])
-                if normalized and len(normalized) >= min_paragraph_chars:
-                    digests += _digest(normalized)
-                    lines.append(doc.line)
-                    starts.append(start)
-                    ends.append(end)
+                if not normalized:
+                    continue
+                if len(normalized) < min_paragraph_chars or normalized.count(" ") + 1 < min_paragraph_words:
+                    under_minimum += 1
+                    continue
+                digests += _digest(normalized)
+                lines.append(doc.line)
+                starts.append(start)
+                ends.append(end)
         elif key == "text":
             digests += text_digest(doc.text)
             lines.append(doc.line)
@@ -158,6 +178,11 @@ def hash_shard(
         stats.progress_bytes(reader.bytes_read)
     stats.progress_bytes(reader.bytes_read)
     del reader, doc  # the last document (one long text can be most of the shard) is not needed any more
+    if key == "paragraphs" and dolma is None:
+        shard_key = task.key.removesuffix(".npy")
+        storage.write_text(
+            under_minimum_path(work, shard_key), dumps({"paragraphs_under_minimum": under_minimum})
+        )
 
     paragraphs = spans(key, dolma)
     records = np.empty(len(lines), dtype=part.PARA_DTYPE if paragraphs else part.DOC_DTYPE)
@@ -253,6 +278,11 @@ def attribute_shard(
             ):
                 spans.setdefault(line, []).append([start, end, 1.0])
         counts = dict.fromkeys(count_names(key), 0)
+        skipped = under_minimum_path(work, task.key)
+        if storage.exists(skipped):
+            counts["paragraphs_under_minimum"] = json.loads(storage.read_text(skipped))[
+                "paragraphs_under_minimum"
+            ]
 
         def attributes_of(doc: Document) -> dict[str, list[list[float]]]:
             n = len(doc.text)

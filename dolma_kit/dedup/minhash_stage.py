@@ -66,6 +66,10 @@ ATTRIBUTE_NAMES = ("cluster_id", "cluster_size", "duplicate")
 STATE_NAME = "attributes.json"
 
 
+#: what this stage marks (it removes nothing: mix drops on the attributes)
+MARKS = "near-duplicate cluster members (all but one)"
+
+
 @dataclass(kw_only=True)
 class MinhashDedupConfig:
     """Where `dedup minhash` reads and writes; the algorithm's parameters are in `minhash`."""
@@ -420,7 +424,7 @@ def _render(config: MinhashDedupConfig, result: MinhashResult) -> list[Any]:
     out: list[Any] = [s_curve_table(config.minhash)]
     for name, step in result.steps.items():
         if name == "attributes":
-            out.append(summary_table(step))
+            out.append(summary_table(step, marks=MARKS))
         else:
             done = sum(s.status == "done" for s in step.shards)
             out.append(
@@ -449,5 +453,5 @@ STAGE = StageDecl(
     outcome=_outcome,
     render=_render,
     proofs=lambda config: [t.marker for t in plan(config).attributes],
-    marks="near-duplicate cluster members (all but one)",
+    marks=MARKS,
 )

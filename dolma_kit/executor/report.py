@@ -13,11 +13,19 @@ from dolma_kit.errors import BadRecordError
 from dolma_kit.executor.shards import RunResult, ShardStats, ShardTask
 
 
-def summary_table(result: RunResult, *, max_rows: int = 25) -> Table:
-    """Per-shard counts and the total; long runs show the first shards and a count of the rest."""
-    table = Table(title=f"{result.title}: documents in = kept + removed + rejected")
+def summary_table(result: RunResult, *, max_rows: int = 25, marks: str = "") -> Table:
+    """Per-shard counts and the total; long runs show the first shards and a count of the rest.
+
+    `marks` (a stage's `Stage.marks`, e.g. "later copies") says the stage only marks: its third column is
+    then "marked", not "removed", because nothing leaves the corpus until `mix` acts on the attributes; a
+    reader who sees "removed 326" for dedup looks for 326 missing documents that are still there. The bytes
+    column is what was read from the shard files as stored (compressed when they are), not text bytes (the
+    report's "text MB"), so its header says "file MB in".
+    """
+    third = "marked" if marks else "removed"
+    table = Table(title=f"{result.title}: documents in = kept + {third} + rejected")
     table.add_column("shard", overflow="fold", min_width=12)
-    for col in ("in", "kept", "removed", "rejected", "MB in", "s"):
+    for col in ("in", "kept", third, "rejected", "file MB in", "s"):
         table.add_column(col, justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True)
 
@@ -42,12 +50,15 @@ def summary_table(result: RunResult, *, max_rows: int = 25) -> Table:
     total.status = f"{len(result.shards)} shards"
     row(total, "bold")
     notes = []
+    if marks:
+        notes.append(f"marked: {marks}, in attributes; nothing is removed until mix acts on them")
     if total.removed_by:
-        notes.append("removed by: " + ", ".join(f"{k}: {v:,}" for k, v in sorted(total.removed_by.items())))
+        notes.append(f"{third} by: " + ", ".join(f"{k}: {v:,}" for k, v in sorted(total.removed_by.items())))
     if total.rejected_files:
         shown = "; ".join(total.rejected_files[:3]) + (" …" if len(total.rejected_files) > 3 else "")
         notes.append(f"rejected files: {len(total.rejected_files):,} ({shown}); see rejects/")
-    table.caption = "\n".join(notes) or None
+    notes.append("file MB in: bytes read from the shard files as stored (compressed when they are)")
+    table.caption = "\n".join(notes)
     return table
 
 

@@ -206,15 +206,21 @@ def _note(row: dict[str, Any]) -> str:
 
 def summary_table(summary: dict[str, Any]) -> Table:
     """One row per stage: documents in = kept + removed + rejected (✓ when it holds), time, what it made."""
-    table = Table(title=f"pipeline {summary['pipeline']}: documents in = kept + removed + rejected")
+    table = Table(
+        title=f"pipeline {summary['pipeline']}: documents in = kept + removed (or marked) + rejected",
+        caption="marked: flagged in attributes by tag, dedup or decontaminate; only mix removes documents",
+    )
     table.add_column("stage")
     table.add_column("status")
-    for col in ("in", "kept", "removed", "rejected", "", "s"):
+    for col in ("in", "kept", "removed / marked", "rejected", "", "s"):
         table.add_column(col, justify="right", no_wrap=True)
     table.add_column("notes", overflow="fold")
     for row in summary["stages"]:
         c = row["counts"]
         nums = [f"{c[k]:,}" for k in ("documents_in", "kept", "removed", "rejected")] if c else ["–"] * 4
+        declared = find_stage(row["command"])
+        if c and declared is not None and declared.marks:
+            nums[2] = f"{nums[2]} marked"  # a marking stage's documents are all still there
         mark = {True: "[green]✓[/]", False: "[red]✗[/]", None: ""}[row["balanced"]]
         table.add_row(row["stage"], row["status"], *nums, mark, f"{row['seconds']:,.1f}", _note(row))
     return table

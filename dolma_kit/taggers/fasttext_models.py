@@ -15,9 +15,10 @@ import importlib
 import importlib.metadata
 import importlib.util
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from dolma_kit.errors import DolmaKitError
 from dolma_kit.text import single_line
@@ -105,10 +106,11 @@ class FastTextModel:
         """Top-`k` (label, probability) for one text, best first; `k=-1` means every label.
 
         The whole text is one line, as `predict_many` makes it, handed to the same C++ call as UTF-8 bytes
-        (`line_bytes`): a 50-million-character document then costs one or two copies of its UTF-8 around
-        the call, not several copies of the `str` (4 bytes a character for text beyond the BMP).
+        (`line_bytes`). The bytes are made by `_OneLine` while the binding converts its argument, so no Python
+        copy of them is alive during the prediction: a 50-million-character document then costs one copy of
+        its UTF-8 on the Python side, only while the binding copies it into its `std::string`.
         """
-        all_labels, all_probs = self.model.f.multilinePredict([line_bytes(text)], k, 0.0, "strict")
+        all_labels, all_probs = self.model.f.multilinePredict(_OneLine(text), k, 0.0, "strict")
         return _scores(all_labels[0], all_probs[0])
 
     def predict_many(self, texts: list[str], k: int = 1) -> list[list[tuple[str, float]]]:
@@ -139,15 +141,55 @@ def _clean(text: str) -> str:
 
 #: `single_line`'s replacements, on UTF-8 bytes (no byte of a multi-byte character is below 0x80)
 _LINE_BREAKS = bytes.maketrans(b"\n\r\x0b\x0c", b"    ")
+#: Characters encoded at once by `line_bytes`.
+PIECE_CHARS = 1 << 20
 
 
-def line_bytes(text: str) -> bytes:
+def line_bytes(text: str, piece: int = PIECE_CHARS) -> bytearray:
     """The bytes fastText's Python wrapper would send for `_clean(text)`: its UTF-8 and the closing newline.
 
-    Built from one encoding of `text` (lone surrogates become `?`, as in `_clean`), so at most two copies of
-    the UTF-8 exist at once and no second `str` of the text is made.
+    Filled a piece of `text` at a time into one buffer of the final size (lone surrogates become `?`, as in
+    `_clean`; a piece boundary never splits a code point of a `str`), so a long text's UTF-8 exists once,
+    not two or three times as `encode().translate() + b"\\n"` makes it, and no second `str` is made.
     """
-    return text.encode("utf-8", "replace").translate(_LINE_BREAKS) + b"\n"
+    if text.isascii():
+        size = len(text)
+    else:
+        size = sum(len(text[i : i + piece].encode("utf-8", "replace")) for i in range(0, len(text), piece))
+    out = bytearray(size + 1)
+    at = 0
+    for i in range(0, len(text), piece):
+        chunk = text[i : i + piece].encode("utf-8", "replace").translate(_LINE_BREAKS)
+        out[at : at + len(chunk)] = chunk
+        at += len(chunk)
+    out[at] = 0x0A
+    return out
+
+
+class _OneLine(Sequence[bytearray]):
+    """A one-line batch for `multilinePredict` whose line is built when the binding reads it, and not kept.
+
+    The pybind11 binding converts a sequence item by item into a `std::vector<std::string>` and drops each
+    item once it is copied; an item of a plain list would stay alive (the list holds it) for the whole
+    prediction, a second copy of a long document's UTF-8 beside the C++ ones.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __len__(self) -> int:
+        return 1
+
+    @overload
+    def __getitem__(self, index: int) -> bytearray: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[bytearray]: ...
+    def __getitem__(self, index: int | slice) -> bytearray | Sequence[bytearray]:
+        if isinstance(index, slice):
+            return [line_bytes(self.text)][index]
+        if index not in (0, -1):
+            raise IndexError(index)
+        return line_bytes(self.text)
 
 
 def load_model(path: str) -> FastTextModel:

@@ -184,12 +184,14 @@ def test_duplicate_paragraphs_are_exact_spans(tmp_path: Path) -> None:
 def test_paragraph_repeated_inside_one_document_and_min_chars(tmp_path: Path) -> None:
     text = "Click here\nClick here\nA longer paragraph repeated.\nOK\nOK\nA longer paragraph repeated!"
     write_shard(tmp_path, "web", "part-0000.jsonl", [{"id": "1", "text": text}])
-    run(tmp_path, "paragraphs")
+    run(tmp_path, "paragraphs", min_paragraph_words=1)
     spans = attributes(tmp_path, "paragraphs")["1"]["exact_paragraphs__duplicate_paragraph"]
     assert [text[s:e] for s, e, _ in spans] == ["Click here", "OK", "A longer paragraph repeated!"]
-    run(tmp_path, "paragraphs", experiment="long", min_paragraph_chars=11)
+    assert summary(tmp_path, "paragraphs")["exact"]["paragraphs_under_minimum"] == 0
+    run(tmp_path, "paragraphs", experiment="long", min_paragraph_chars=11, min_paragraph_words=1)
     spans = attributes(tmp_path, "long")["1"]["exact_paragraphs__duplicate_paragraph"]
     assert [text[s:e] for s, e, _ in spans] == ["A longer paragraph repeated!"]
+    assert summary(tmp_path, "long")["exact"]["paragraphs_under_minimum"] == 4
 
 
 # --------------------------------------------------------------------------------------------- against a reference
@@ -217,7 +219,8 @@ def random_corpus(root: Path, seed: int = 0) -> list[Document]:
 
 
 def reference(docs: list[Document], key: str) -> dict[str, Any]:
-    """Brute force: one Python set over the whole corpus, in dedup order."""
+    """Brute force: one Python set over the whole corpus, in dedup order (paragraphs of 3 words or more, the
+    default minimum)."""
     seen: dict[str, int] = {}
     out: dict[str, Any] = {}
     if key == "paragraphs":
@@ -225,7 +228,9 @@ def reference(docs: list[Document], key: str) -> dict[str, Any]:
             spans = []
             for s, e in paragraph_spans(doc.text):
                 norm = normalize_text(doc.text[s:e])
-                if norm and norm in seen:
+                if len(norm.split()) < 3:
+                    continue
+                if norm in seen:
                     spans.append([s, e, 1.0])
                 seen[norm] = 1
             out[doc.id] = spans

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import json
 import random
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,7 +77,38 @@ def test_document_scores_equal_the_str_path() -> None:
 def test_line_bytes_are_what_the_str_path_sends() -> None:
     for text in texts(seed=2, count=40):
         cleaned = text.replace("\n", " ").replace("\r", " ").replace("\x0b", " ").replace("\x0c", " ")
-        assert line_bytes(text) == (cleaned + "\n").encode("utf-8", "replace")
+        expected = (cleaned + "\n").encode("utf-8", "replace")
+        assert line_bytes(text) == expected
+        for piece in (1, 5, 64):  # piece boundaries inside multi-byte text, surrogates and line breaks
+            assert line_bytes(text, piece=piece) == expected
+
+
+class _Recorder:
+    """Stands in for the binding: reads the batch as pybind11 does (item by item) and notes who holds it."""
+
+    def __init__(self, real: object) -> None:
+        self.real: Any = real
+        self.holders: list[int] = []
+
+    def multilinePredict(self, lines: Sequence[bytes], k: int, threshold: float, on_error: str) -> Any:
+        converted = []
+        for i in range(len(lines)):
+            item = lines[i]
+            self.holders.append(sys.getrefcount(item) - 2)  # minus `item` and getrefcount's argument
+            converted.append(bytes(item))
+            del item
+        return self.real.multilinePredict(converted, k, threshold, on_error)
+
+
+def test_no_python_copy_of_the_line_outlives_its_conversion() -> None:
+    """The line is made as the binding reads it, so nothing else keeps a long text's UTF-8 alive while the
+    C++ side predicts (a list would: one more copy of a 50 MB line at the peak)."""
+    model = get_model(str(bundled_lid_model()))
+    recorder = _Recorder(model.model.f)
+    fake = replace(model, model=type("M", (), {"f": recorder})())
+    text = "Ein kurzer deutscher Satz.\nUnd noch einer."
+    assert fake.predict(text, k=3) == model.predict_many([text], k=3)[0]
+    assert recorder.holders == [0]
 
 
 def test_a_long_document() -> None:
