@@ -39,12 +39,18 @@ def _worker(
     try:
         dist.init_process_group(backend, rank=rank, world_size=world_size)
         fn(*args)
+        # every rank done before any tears the group down: a rank that destroys its gloo group while the
+        # other still talks to it can abort at exit ("terminate called without an active exception", seen in CI)
+        dist.barrier()
     except BaseException:
         errors.put((rank, traceback.format_exc()))
         raise
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+    # done and torn down: leave without the interpreter's exit path, where a C++ thread still joinable can
+    # abort the process after the work succeeded (exit code -6 with nothing wrong)
+    os._exit(0)
 
 
 def run_distributed(
