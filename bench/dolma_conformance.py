@@ -85,6 +85,19 @@ def table(rows: list[dict[str, Any]]) -> Table:
     return t
 
 
+def part_main(compare: Any, part: str, description: str) -> None:
+    """`python bench/dolma_<part>.py` alone: its own real-text corpus, the part's rows, this table, rows.json."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--docs", type=int, default=1454, help="documents in the real-text corpus")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=BENCH_DIR / "out" / f"dolma-{part}")
+    args = p.parse_args()
+    corpus = real_corpus(args.out / f"corpus-{args.docs}-{args.seed}", docs=args.docs, seed=args.seed)
+    rows = compare(corpus, ensure_dolma(), args.out / "work")
+    console.print(table(rows))
+    (args.out / "rows.json").write_text(json.dumps(rows, indent=1) + "\n")
+
+
 def main() -> None:
     args = parse_args()
     started = datetime.now(timezone.utc)

@@ -20,7 +20,6 @@ bench/dolma_conformance.py calls.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import math
@@ -32,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from _util import Measured, run_measured
-from dolma_peer import BENCH_DIR, corpus_shards, ensure_dolma, real_corpus
+from dolma_peer import corpus_shards
 from tag_runner import console
 
 PROCESSES = 2
@@ -237,17 +236,9 @@ def compare(corpus: Path, dolma: Path, work: Path) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--docs", type=int, default=1454, help="documents in the real-text corpus")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=BENCH_DIR / "out" / "dolma-dedup")
-    args = p.parse_args()
-    corpus = real_corpus(args.out / f"corpus-{args.docs}-{args.seed}", docs=args.docs, seed=args.seed)
-    from dolma_conformance import table
+    from dolma_conformance import part_main
 
-    rows = compare(corpus, ensure_dolma(), args.out / "work")
-    console.print(table(rows))
-    (args.out / "rows.json").write_text(json.dumps(rows, indent=1) + "\n")
+    part_main(compare, "dedup", __doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":

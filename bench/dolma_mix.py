@@ -15,7 +15,6 @@ speed ratio, CPU seconds over each process tree (the mix step only: tagging is d
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import shutil
@@ -24,8 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from _util import run_measured
-from dolma_peer import BENCH_DIR, corpus_shards, ensure_dolma, real_corpus
-from rich.table import Table
+from dolma_peer import corpus_shards
 from tag_runner import console
 
 PROCESSES = 2
@@ -286,22 +284,9 @@ def speed_rows(dolma: Path, work: Path, run_ours: str, shards: int) -> list[dict
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--docs", type=int, default=1454)
-    p.add_argument("--out", type=Path, default=BENCH_DIR / "out" / "dolma-mix")
-    args = p.parse_args()
-    corpus = real_corpus(args.out / "corpus", docs=args.docs)
-    rows = compare(corpus, ensure_dolma(), args.out / "work")
-    table = Table(title=f"dolma-kit mix vs dolma mix 1.2.1, {args.docs} real documents")
-    for col in ("what", "equal", "total", "example", "ours CPU s", "dolma CPU s"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        table.add_row(
-            r["what"], str(r["equal"]), str(r["total"]), r["example"][:160],
-            str(r.get("ours_cpu_s", "")), str(r.get("dolma_cpu_s", "")),
-        )  # fmt: skip
-    console.print(table)
-    (args.out / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
+    from dolma_conformance import part_main
+
+    part_main(compare, "mix", __doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":

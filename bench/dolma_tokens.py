@@ -16,7 +16,6 @@ clock starts): no tool that encodes with `tokenizers` can use less, so dolma's C
 
 from __future__ import annotations
 
-import argparse
 import csv
 import gzip
 import json
@@ -30,9 +29,8 @@ from typing import Any
 
 import numpy as np
 from _util import run_measured
-from dolma_peer import BENCH_DIR, corpus_shards, ensure_dolma, real_corpus
+from dolma_peer import corpus_shards
 from mix_tokenize import write_gpt2_json
-from rich.table import Table
 from tag_runner import console
 
 PROCESSES = 2
@@ -202,22 +200,9 @@ def main() -> None:
     if sys.argv[1:2] == ["--floor"]:
         print(encode_floor(sys.argv[2], sys.argv[3:]))
         return
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--docs", type=int, default=1454)
-    p.add_argument("--out", type=Path, default=BENCH_DIR / "out" / "dolma-tokens")
-    args = p.parse_args()
-    corpus = real_corpus(args.out / "corpus", docs=args.docs)
-    rows = compare(corpus, ensure_dolma(), args.out / "work")
-    table = Table(title=f"dolma-kit tokenize vs dolma tokens 1.2.1, {args.docs} real documents")
-    for col in ("what", "equal", "total", "example", "ours CPU s", "dolma CPU s"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        table.add_row(
-            r["what"], str(r["equal"]), str(r["total"]), r["example"][:200],
-            str(r.get("ours_cpu_s", "")), str(r.get("dolma_cpu_s", "")),
-        )  # fmt: skip
-    console.print(table)
-    (args.out / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
+    from dolma_conformance import part_main
+
+    part_main(compare, "tokens", __doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":

@@ -13,6 +13,26 @@ from dolma_kit.documents import Document, DocumentWriter, read_documents
 FIXTURES = Path(__file__).parent / "fixtures"
 CORPUS = Path(__file__).parent.parent / "demo"  # the bundled demo shards double as the fixture corpus
 
+#: a small vocabulary for random-word corpora (many repeated n-grams): the index and memorization tests
+WORDS = [
+    "bread",
+    "river",
+    "stone",
+    "light",
+    "tram",
+    "window",
+    "flour",
+    "mill",
+    "cake",
+    "morning",
+    "spring",
+    "north",
+    "table",
+    "green",
+    "cold",
+    "old",
+]
+
 
 def corpus_documents() -> dict[str, list[Document]]:
     """The fixture corpus by source."""

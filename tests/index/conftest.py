@@ -12,28 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ..conftest import DEMO_TOKENIZER
+from ..conftest import DEMO_TOKENIZER, WORDS
 
 ENGINE_MISSING = "the index needs the infini-gram engine (pip install 'dolma-kit[index]')"
-
-WORDS = [
-    "bread",
-    "river",
-    "stone",
-    "light",
-    "tram",
-    "window",
-    "flour",
-    "mill",
-    "cake",
-    "morning",
-    "spring",
-    "north",
-    "table",
-    "green",
-    "cold",
-    "old",
-]
 
 
 def brute_count(parts: list[np.ndarray], query: list[int]) -> int:

@@ -14,26 +14,7 @@ from dolma_kit.config import ConfigError
 from train.loop import Trainer
 from train.memorization import first_seen, memorization, write_report
 
-from ..conftest import DEMO_TOKENIZER
-
-WORDS = [
-    "bread",
-    "river",
-    "stone",
-    "light",
-    "tram",
-    "window",
-    "flour",
-    "mill",
-    "cake",
-    "morning",
-    "spring",
-    "north",
-    "table",
-    "green",
-    "cold",
-    "old",
-]
+from ..conftest import DEMO_TOKENIZER, WORDS
 
 
 @pytest.fixture(scope="module")
