@@ -27,6 +27,23 @@ SCHEMA_NAME = "attributes_schema.json"
 Attributes = dict[str, list[list[float]]]
 
 
+def names_in_schema(schema: Any) -> set[str]:
+    """Every attribute name in an attributes_schema.json's data, whichever stage wrote it (the string lists
+    under "attributes" keys, at any depth): what mix and the pipeline's plan check read as an experiment's
+    names."""
+    found: set[str] = set()
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key == "attributes" and isinstance(value, list) and all(isinstance(v, str) for v in value):
+                found.update(value)
+            else:
+                found |= names_in_schema(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            found |= names_in_schema(value)
+    return found
+
+
 def attribute_root_and_relative(
     doc_path: str, base: str, experiment: str, destination: str | None
 ) -> tuple[str, str]:

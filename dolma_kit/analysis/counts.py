@@ -103,6 +103,8 @@ class SourceCounts:
     """Documents with at least one PII span of any kind (what `tag` flagged)."""
     contamination: dict[str, dict[str, int]] = field(default_factory=dict)
     """`<exp>` → {documents: contaminated, paragraphs: contaminated paragraph spans, checked}."""
+    quality: dict[str, dict[str, int]] = field(default_factory=dict)
+    """`<exp>/<tagger>` → Gopher / C4 rule counts (`report_quality.QualityReader` fills them)."""
 
     def add_text(self, text: str) -> None:
         n = len(text)
@@ -148,6 +150,7 @@ class SourceCounts:
             (self.duplicate_paragraphs, other.duplicate_paragraphs),
             (self.pii, other.pii),
             (self.contamination, other.contamination),
+            (self.quality, other.quality),
         ):
             for key, values in theirs.items():
                 slot = mine.setdefault(key, {})

@@ -14,8 +14,10 @@ from typing import Any
 from rich.text import Text
 
 from dolma_kit import storage
+from dolma_kit.analysis.report_examples import mix_examples
 from dolma_kit.analysis.report_html import render
 from dolma_kit.analysis.report_repeats import repeated_spans
+from dolma_kit.analysis.stages import find_summaries
 from dolma_kit.analysis.stats import STATS_NAME, CorpusStats, StatsConfig, collect_stats
 from dolma_kit.errors import DolmaKitError
 from dolma_kit.executor import summary_table
@@ -46,6 +48,10 @@ def build_report(
     repeats = repeated_spans(config.tokenized)
     if repeats is not None:
         stats.data["repeated_spans"] = repeats
+    # mix's examples of what each rule removed, beside the mix summaries the counting found
+    examples = mix_examples(find_summaries(config.root, config.stage_summaries))
+    if examples is not None:
+        stats.data["mix_examples"] = examples
     stats_path = storage.join(config.out, STATS_NAME)
     html_path = storage.join(config.out, REPORT_NAME)
     storage.write_text(stats_path, json.dumps(stats.data, indent=2, ensure_ascii=False) + "\n")

@@ -3,8 +3,10 @@
 The page opens from disk, offline, in any browser, and can be mailed or attached to a run as a single file.
 Every number in a table is printed from the same dict that stats.json holds (thousands separators, no
 rounding of counts), so a script and a reader see the same figures. Sections: overview, lengths, languages,
-domains, duplicates, pii, contamination, stages (`report_stages`), training (`report_training`); a section
-without data says which stage or option would provide it. Table and number helpers: `report_parts`.
+quality rules (`report_quality`), domains, duplicates, near-duplicate clusters (`report_clusters`), pii,
+contamination, repeated spans (`report_repeats`), stages (`report_stages`), removal examples
+(`report_examples`), training (`report_training`); a section without data says which stage or option would
+provide it. Table and number helpers: `report_parts`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 from dolma_kit.analysis import plots
+from dolma_kit.analysis.report_clusters import render_clusters
+from dolma_kit.analysis.report_examples import render_examples
 from dolma_kit.analysis.report_parts import CSS, empty, esc, img, num, pct, table
+from dolma_kit.analysis.report_quality import render_quality
 from dolma_kit.analysis.report_repeats import render_repeated_spans
 from dolma_kit.analysis.report_stages import stages
 from dolma_kit.analysis.report_training import training
@@ -22,12 +27,15 @@ SECTIONS = {
     "overview": "Documents, bytes and tokens per source",
     "lengths": "Document lengths",
     "languages": "Languages",
+    "quality": "Quality rules: which Gopher / C4 rule failed",
     "domains": "Top domains",
     "duplicates": "Duplicates",
+    "minhash_clusters": "Near-duplicate clusters (MinHash)",
     "pii": "PII",
     "contamination": "Evaluation-data contamination",
     "repeated_spans": "Repeated long spans",
     "stages": "What each stage marked, removed and wrote",
+    "removal_examples": "Why documents were removed",
     "training": "Training",
 }
 
@@ -322,12 +330,15 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "overview": overview,
     "lengths": lengths,
     "languages": languages,
+    "quality": render_quality,
     "domains": domains,
     "duplicates": duplicates,
+    "minhash_clusters": render_clusters,
     "pii": pii,
     "contamination": contamination,
     "repeated_spans": render_repeated_spans,
     "stages": stages,
+    "removal_examples": render_examples,
     "training": training,
 }
 

@@ -24,6 +24,9 @@ img{max-width:100%;display:block;margin:.5em 0}
 .grid h3{margin:.6em 0 0}.grid p{margin:0}h3{margin-bottom:.2em}
 table.stages{font-size:13px;width:100%}table.stages th{white-space:nowrap}
 table.stages td,table.stages th{padding:.25em .45em}code{background:#f3f3f3;padding:0 .25em}
+table.examples{font-size:12px;width:100%}table.examples td{vertical-align:top}
+table.examples .sample{white-space:pre-wrap;word-break:break-word;font-family:ui-monospace,monospace}
+details{margin:.3em 0 1em}summary{cursor:pointer;color:#036}
 """
 
 

@@ -10,26 +10,37 @@ whose documents or attributes changed, and reuses the rest (`force` recounts all
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dolma_kit import attributes as attribute_files
 from dolma_kit import storage
 from dolma_kit.analysis.counts import LENGTH_EDGES, AttributeReader, SourceCounts
 from dolma_kit.analysis.domains import DomainCounter, registered_domain
+from dolma_kit.analysis.report_clusters import minhash_clusters
+from dolma_kit.analysis.report_quality import QualityProducer, QualityReader, quality_json, quality_producers
 from dolma_kit.analysis.stages import annotate, find_summaries, read_stage_rows
 from dolma_kit.analysis.training import read_run, tokenizer_info
-from dolma_kit.attributes import SCHEMA_NAME, SpanSummary, attribute_root_and_relative, read_summaries
+from dolma_kit.attributes import (
+    SCHEMA_NAME,
+    SpanSummary,
+    attribute_root_and_relative,
+    read_summaries,
+    summarize,
+)
 from dolma_kit.documents import DOCUMENT_SUFFIXES, DocumentReader, iter_raw_lines
 from dolma_kit.errors import BadRecordError, DolmaKitError
 from dolma_kit.executor import ExecutorConfig, RejectsWriter, RunResult, ShardStats, ShardTask, run_shards
+from dolma_kit.records import parse_json_line
 
 STATS_NAME = "stats.json"
-VERSION = 2
+VERSION = 3
 
 
 @dataclass(kw_only=True)
@@ -110,7 +121,10 @@ def schema_producers(root: str, exps: list[str]) -> tuple[dict[str, set[str]], s
         path = storage.join(root, "attributes", exp, SCHEMA_NAME)
         if not storage.exists(path):
             continue
-        taggers = json.loads(storage.read_text(path)).get("taggers") or {}
+        try:
+            taggers = json.loads(storage.read_text(path)).get("taggers") or {}
+        except (ValueError, AttributeError) as exc:
+            raise DolmaKitError(f"{path}: not an attributes schema `tag` writes ({exc})") from None
         for prefix, info in taggers.items():
             name = str(info.get("tagger", prefix)) if isinstance(info, dict) else prefix
             if name.startswith("ft_lang_id") and "paragraph" not in name:
@@ -138,10 +152,14 @@ def _fingerprint(settings: dict[str, Any], paths: list[str]) -> str:
     return h.hexdigest()[:16]
 
 
-def plan(config: StatsConfig, exps: list[str]) -> list[ShardTask]:
+def plan(
+    config: StatsConfig, exps: list[str], quality: list[QualityProducer] | None = None
+) -> list[ShardTask]:
     settings = {
         "v": VERSION,
         "exps": exps,
+        # the thresholds the quality rules are recomputed under: another config recounts
+        "quality": [dataclasses.asdict(p) for p in quality or []],
         "url_field": config.url_field,
         "cap": config.domain_capacity,
         "skip_bad": config.skip_bad,
@@ -160,15 +178,29 @@ def plan(config: StatsConfig, exps: list[str]) -> list[ShardTask]:
 
 
 def _attribute_lines(
-    path: str, wanted: Callable[[str], bool]
-) -> Iterator[tuple[int, Any, dict[str, SpanSummary]]]:
-    """An attribute file's rows as (line, id, span summaries of the names stats reads); empty when every
-    document of its shard was rejected. Summaries, not parsed spans: a long document's line can hold
-    ~700,000 spans, which parsed whole would be ~120 MB of lists."""
+    path: str, wanted: Callable[[str], bool], rules: QualityReader
+) -> Iterator[tuple[int, Any, dict[str, SpanSummary], Mapping[str, Any]]]:
+    """An attribute file's rows as (line, id, span summaries of the names stats reads, what the quality rules
+    read); empty when every document of its shard was rejected. Summaries, not parsed spans: a long document's
+    line can hold ~700,000 spans, which parsed whole would be ~120 MB of lists. A short line is parsed anyway,
+    so the quality rules read its ~30 Gopher / C4 span lists as they are (a summary of each cost a quarter of
+    stats' time); a long one is summarised, their names included."""
+    both = functools.partial(_either, wanted, rules.wants)
     for line_no, raw in iter_raw_lines(path, empty_ok=True):
-        doc_id, summaries = read_summaries(path, line_no, raw, wanted)
-        del raw  # not held while the caller reads the document's other lines
-        yield line_no, doc_id, summaries
+        short = len(raw) <= attribute_files.SCAN_BYTES  # read when called: tests lower it
+        row = parse_json_line(path, line_no, raw) if short else None
+        spans = (row.get("attributes") or {}) if isinstance(row, dict) else None
+        if isinstance(spans, dict):
+            summaries = {n: summarize(path, line_no, n, v) for n, v in spans.items() if wanted(n)}
+            yield line_no, row.get("id"), summaries, spans
+        else:  # a long line, or a malformed one (read_summaries says why, with file:line)
+            doc_id, summaries = read_summaries(path, line_no, raw, both)
+            yield line_no, doc_id, summaries, summaries
+        del raw, row, spans  # not held while the caller reads the document's other lines
+
+
+def _either(first: Callable[[str], bool], second: Callable[[str], bool], name: str) -> bool:
+    return first(name) or second(name)
 
 
 def _read_by_stats(attributes: AttributeReader, name: str) -> bool:
@@ -195,18 +227,20 @@ def count_shard(
     url_field: str,
     capacity: int,
     skip_bad: bool,
+    quality: tuple[QualityProducer, ...] = (),
 ) -> None:
     """Count one document shard and its attribute lines; write the partial counts to `task.output`."""
     info = storage.FileInfo(task.input, task.size, "")  # under documents/: the base is not needed
     folder = task.input.rstrip("/").split("/")[-2]
     attributes = AttributeReader(language_producers, pii_experiments)
+    rules = QualityReader(quality)
     wanted = functools.partial(_read_by_stats, attributes)
     readers = []
     missing = []
     for exp in exps:
         path = attribute_path(root, exp, info)
         if storage.exists(path):
-            readers.append((exp, path, _attribute_lines(path, wanted)))
+            readers.append((exp, path, _attribute_lines(path, wanted, rules)))
         else:
             missing.append(exp)
     per_source: dict[str, SourceCounts] = {}
@@ -230,6 +264,7 @@ def count_shard(
             url = _url(doc.metadata, url_field)
             counts.add_url_domain(registered_domain(url) if url else None)
             rows = []
+            quality_rows = []
             for exp, path, lines in readers:
                 line = next(lines, None)
                 if line is None or line[1] != doc.id:
@@ -239,7 +274,9 @@ def count_shard(
                         f"{doc.id!r}; the attributes were made from other documents (or with other --skip-bad)"
                     )
                 rows.append((exp, line[2]))
+                quality_rows.append((exp, line[3], path, line[0]))
             attributes.count(counts, rows)
+            rules.count(counts.quality, quality_rows)
             stats.keep()
             stats.progress_bytes(reader.bytes_read)
         for _, path, lines in readers:
@@ -335,7 +372,8 @@ def collect_stats(
     data order (analysis never imports the trainer)."""
     exps = experiments(config.root, config.attributes)
     language, pii = schema_producers(config.root, exps)
-    tasks = plan(config, exps)
+    quality = quality_producers(config.root, exps)
+    tasks = plan(config, exps, quality)
     fn = functools.partial(
         count_shard,
         root=config.root,
@@ -345,6 +383,7 @@ def collect_stats(
         url_field=config.url_field,
         capacity=config.domain_capacity,
         skip_bad=config.skip_bad,
+        quality=tuple(quality),
     )
     run_options = {"executor": config.executor, **run_options}
     result = run_shards(
@@ -391,6 +430,8 @@ def collect_stats(
         },
         "total": _source_json(total, top, None if token_counts is None else token_info["total"]),
         "stages": [r.to_json() for r in rows],
+        "quality": quality_json(quality, set(total.quality)),
+        "minhash_clusters": minhash_clusters(config.root, exps),
         "stage_summaries_skipped": skipped,
         "tokenizer": _tokenizer(token_info),
         "training": read_run(config.run, trained_tokens) if config.run else None,

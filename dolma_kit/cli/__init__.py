@@ -18,6 +18,7 @@ from dolma_kit.cli import (  # noqa: F401
     mix,
     provenance,
     run,
+    show,
     stats,
     tag,
     tokenize,
@@ -70,6 +71,7 @@ app.command("export-hf")(train_tools.export_hf)
 app.command("average-checkpoints")(train_tools.average_checkpoints)
 app.command("memorization")(train_tools.memorization)
 app.command("provenance")(provenance.provenance)
+app.command("show")(show.show)
 app.command("tokenize-dolma")(tokenize_commands.tokenize_dolma)
 app.command("tokenize-adopt")(tokenize_commands.tokenize_adopt)
 app.command("index")(index_cli.index)

@@ -37,6 +37,14 @@ def minhash(
             help="Run one step, or all of them in order.",
         ),
     ] = "all",
+    cluster_partitions: Annotated[
+        int | None,
+        typer.Option(
+            help="Tasks per clustering round: 1 = one task (union-find); N spreads it over N tasks (local "
+            "processes or Ray), each holding 1/N of the pairs and labels; same result. Default: 1 while one "
+            "task needs < ~512 MB (~10 million documents), else enough for each to fit.",
+        ),
+    ] = None,
     keep_work: Annotated[
         bool,
         typer.Option(help="Keep signatures, shingle sets and candidates after success (default: removed)."),

@@ -23,6 +23,15 @@ def mix(
             "is not >= 1.0); the run's table says how often that decided a document."
         ),
     ] = False,
+    examples: Annotated[
+        int,
+        typer.Option(
+            metavar="N",
+            min=0,
+            help="Documents sampled per rule and stream, removed and kept, with the attribute values that "
+            "decided, into OUTPUT/examples.json (seeded; the same for any sharding); 0 writes none.",
+        ),
+    ] = 10,  # the config's default (tests/test_layout.py checks): the CLI imports no stage module
 ) -> None:
     """Mix documents: join attributes, filter, mask spans, sample, reshard; a table of what each rule did."""
     if explain:

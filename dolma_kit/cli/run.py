@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from dolma_kit.cli.options import RayAddress, stage_command
 
@@ -18,7 +19,10 @@ def run(
     dry_run: Annotated[
         bool,
         typer.Option(
-            "--dry-run", help="Print the plan (stages, resolved options, done/pending); run nothing."
+            "--dry-run",
+            help="Check the plan (stage keys, taggers and their options, recipe attribute names against "
+            "what earlier stages write, tokenizer paths, training config keys; every problem at once) and "
+            "print it (stages, resolved options, done/pending); run nothing.",
         ),
     ] = False,
     force: Annotated[
@@ -76,6 +80,8 @@ def run(
     console = Console()
     if not console.is_terminal:  # logs (`make demo > log`): wide enough that the tables stay one line a row
         console = Console(width=140)
+    for warning in pipe.warnings:  # the plan check's findings that do not stop a run (Dolma mixer names)
+        Console(stderr=True).print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     if dry_run:
         console.print(plan_table(pipe, planned))
         return

@@ -29,6 +29,15 @@ def tokenize(
     max_tokens_per_file: Annotated[
         int, typer.Option(help="Roll to a new part past this many tokens (whole documents).")
     ] = 512 * 2**20,
+    shuffle_window: Annotated[
+        int, typer.Option(help="Documents shuffled together within a file (Dolma's local shuffle).")
+    ] = 10_000,
+    shuffle_window_tokens: Annotated[
+        int,
+        typer.Option(
+            help="A window also closes at this many tokens: its memory is 2-4 bytes a token, at most."
+        ),
+    ] = 2**25,
     eos_id: Annotated[
         int | None, typer.Option(help="EOS id (default: the tokenizer's <|endoftext|>-like special token).")
     ] = None,

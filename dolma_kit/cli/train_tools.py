@@ -58,7 +58,10 @@ def memorization(
     samples: Annotated[int, typer.Option(help="Training sequences sampled.")] = 100,
     seed: Annotated[int, typer.Option(help="Seeds the sample.")] = 0,
     chunks: Annotated[int, typer.Option(help="Buckets of first-seen steps.")] = 10,
-    out: Annotated[Path | None, typer.Option(help="Report folder (default: RUN/memorization).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--output", "--out", help="Report folder (default: RUN/memorization)."),
+    ] = None,
     device: Annotated[str, typer.Option(metavar="cpu|cuda", help="Where the model decodes.")] = "cpu",
 ) -> None:
     """Greedy extraction of training sequences (LLM360 Analysis360): exact match by data chunk and source."""

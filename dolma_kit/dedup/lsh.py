@@ -14,6 +14,8 @@ a band is one uint64 per document (8 MB per million), clusters are one int64 lab
   of equal values, standard deviation ≈ √(J(1-J)/num_perm): ≈ 0.043 at J = 0.7 with 112 permutations).
 - `connected_components`: union-find as arrays (hook larger roots to smaller ones, compress, repeat); the
   label of every document is the smallest document index of its cluster, which is also the kept document.
+  It holds every pair and label in one process; `cluster_distributed` computes the same labels (byte for
+  byte) in partitioned rounds when that is too much.
 """
 
 from __future__ import annotations

@@ -9,8 +9,10 @@ a digest of the ordered shard list), so files of different settings or inputs ne
     signatures/<n·p·s[·x]>/<source>/<shard>.sig.npy   uint32 [documents, num_perm], document order
     signatures/<n·p·s·x>/<source>/<shard>.shingles.npy  uint64: each document's sorted unique shingle hashes
     signatures/<n·p·s·x>/<source>/<shard>.offsets.npy   int64 [documents + 1]: document i's are [o[i], o[i+1])
-    lsh/<n·p·s·b·r·w>-<digest>/band-<i>.npy       int64 [pairs, 2] candidate pairs of band i
+    lsh/<n·p·s·b·r·w>-<digest>/band-<i>.npy       int64 [pairs, 2] candidate pairs of band i, sorted (first < second)
+    lsh/<n·p·s·b·r·w>-<digest>/band-<i>.index.npy int64: the first document of every 65,536th pair
     clusters/<…·t>-<digest>/labels.npy            int64 [documents]: smallest index in the cluster
+    clusters/<…·t>-<digest>/rounds-p<P>/…         while clustering runs in P partitions (cluster_distributed)
     clusters/<…·t>-<digest>/labels.npy.shards.json  documents per shard (what the report needs)
     attributes.json                               which clusters the attribute files were written from
 
@@ -22,6 +24,10 @@ redoes no finished shard.
 
 A re-run whose clusters differ from those the attribute files came from stops with an error (`--force`
 rewrites everything, or use another experiment), instead of leaving attributes of two runs side by side.
+
+Clustering is one task (union-find over all verified pairs) for small inputs, or `cluster_partitions` tasks per
+step (`cluster_distributed`: large-star / small-star over hash-partitioned edges) when asked or when one task's
+memory would pass ~512 MB (`auto_partitions`); the labels are the same bytes either way.
 
 Document indices are global: shards in path order, documents in file order (records rejected by `--skip-bad`
 take no index, as they take no attribute line). The kept document of a cluster is the one with the smallest
@@ -41,7 +47,16 @@ import numpy as np
 from dolma_kit import storage
 from dolma_kit.attributes import SCHEMA_NAME, attribute_tasks, write_attribute_shard
 from dolma_kit.dedup.arrays import load_npy, npy_rows, save_npy
-from dolma_kit.dedup.lsh import ShingleSets, Signatures, candidate_pairs, cluster_pairs, unique_pairs
+from dolma_kit.dedup.cluster_distributed import auto_partitions, cluster_components
+from dolma_kit.dedup.cluster_partition import index_path, save_pairs
+from dolma_kit.dedup.lsh import (
+    ShingleSets,
+    Signatures,
+    candidate_pairs,
+    cluster_pairs,
+    unique_pairs,
+    verified,
+)
 from dolma_kit.dedup.minhash import MinhashConfig, SignatureComputer
 from dolma_kit.documents import Document, DocumentReader, dumps
 from dolma_kit.errors import DolmaKitError
@@ -97,15 +112,21 @@ class MinhashDedupConfig:
     another threshold without recomputing them); by default only the labels stay (see `clean_work`)."""
     batch_size: int = 128
     """Documents per vectorised signature batch."""
+    cluster_partitions: int | None = None
+    """Tasks per clustering step: 1 is one task (union-find), more spread it (large-star / small-star rounds,
+    each task holding 1/N of the pairs and labels). Default: 1 while one task needs under ~512 MB (about 10
+    million documents), else enough for each task to fit that."""
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     """Local processes (default) or a Ray cluster: every step runs on it (LSH one task per band, clustering
-    one task)."""
+    one task or `cluster_partitions` per round)."""
 
     def __post_init__(self) -> None:
         if not self.experiment or "__" in self.experiment or "/" in self.experiment:
             raise DolmaKitError(f"--experiment {self.experiment!r}: must be non-empty, without '/' or '__'")
         if self.stage not in STAGES:
             raise DolmaKitError(f"--stage {self.stage!r}: one of {', '.join(STAGES)}")
+        if self.cluster_partitions is not None and self.cluster_partitions < 1:
+            raise DolmaKitError(f"--cluster-partitions {self.cluster_partitions}: must be at least 1")
 
 
 @dataclass
@@ -230,10 +251,11 @@ def _shingle_sets(sig_paths: list[str]) -> ShingleSets:
 
 def band_shard(task: ShardTask, stats: ShardStats, *, band: int, minhash: MinhashConfig,
                sig_paths: list[str]) -> None:  # fmt: skip
-    """One LSH band over all signatures → its candidate pairs."""
+    """One LSH band over all signatures → its candidate pairs, sorted, with their index (read by ranges of
+    first documents when clustering is partitioned)."""
     sigs = _signatures(sig_paths)
     keys, valid = sigs.band(band, minhash.r)
-    save_npy(task.output, candidate_pairs(keys, valid, minhash.window))
+    save_pairs(task.output, candidate_pairs(keys, valid, minhash.window))
     stats.documents_in = stats.kept = len(sigs)
 
 
@@ -251,6 +273,12 @@ def cluster_shard(task: ShardTask, stats: ShardStats, *, minhash: MinhashConfig,
     stats.documents_in, stats.kept, stats.removed = n, n - removed, removed
     if removed:
         stats.removed_by[REMOVED_REASON] = removed
+
+
+def verify_pairs(pairs: np.ndarray, *, minhash: MinhashConfig, sig_paths: list[str]) -> np.ndarray:
+    """bool [E]: the pairs that join (what `cluster_pairs` verifies), for one partition of the cluster step."""
+    shingles = _shingle_sets(sig_paths) if minhash.verify == "exact" else None
+    return verified(_signatures(sig_paths), pairs, minhash.threshold, shingles)
 
 
 def attribute_shard(task: ShardTask, stats: ShardStats, *, experiment: str, labels_path: str,
@@ -339,9 +367,18 @@ def run_minhash(config: MinhashDedupConfig, **run_options: Any) -> MinhashResult
         steps["lsh"] = run_shards(functools.partial(_dispatch, fns=fns), tasks, title="minhash lsh", **common)
     if want("cluster"):
         _require(p.bands, "lsh")
-        fn = functools.partial(cluster_shard, minhash=mh, sig_paths=sig_paths,
-                               band_paths=[t.output for t in p.bands])  # fmt: skip
-        steps["cluster"] = run_shards(fn, [p.cluster], title="minhash cluster", **{**common, "processes": 1})
+        band_paths = [t.output for t in p.bands]
+        n = sum(npy_rows(path) for path in sig_paths)
+        parts = config.cluster_partitions or auto_partitions(n, sum(npy_rows(path) for path in band_paths))
+        if parts == 1:
+            fn = functools.partial(cluster_shard, minhash=mh, sig_paths=sig_paths, band_paths=band_paths)
+            steps["cluster"] = run_shards(
+                fn, [p.cluster], title="minhash cluster", **{**common, "processes": 1}
+            )
+        else:
+            check = functools.partial(verify_pairs, minhash=mh, sig_paths=sig_paths)
+            steps["cluster"] = cluster_components(n=n, pair_paths=band_paths, output=p.cluster, partitions=parts,
+                                                  verify=check, reason=REMOVED_REASON, options=common)  # fmt: skip
     if want("attributes"):
         _require([p.cluster], "cluster")
         counts = _shard_counts(p)
@@ -393,6 +430,7 @@ def clean_work(p: Plan) -> None:
         for path in (*shingle_paths(task.output), task.output):
             storage.remove(path)
     for task in p.bands:
+        storage.remove(index_path(task.output))
         storage.remove(task.output)
 
 

@@ -5,9 +5,9 @@ Layout (`<tokens>/index/`, one infini-gram shard per tokenized part, so a part i
   byte offsets of a raw little-endian token file, which our part file already is: nothing is copied, and
   disk is the suffix array alone (4 bytes a token for parts under 2 GiB, 5 above).
 - `table.<nnnnn>`: the suffix array (infini-gram's format: `ratio`-byte little-endian byte offsets, sorted by
-  the suffix they start). Built by the wheel's Rust indexer in jobs of at most `memory_gb / 8 / processes`
-  bytes of tokens each (a job's sort needs ~8 bytes a token byte: that is the build's memory bound), then
-  merged and concatenated on disk.
+  the suffix they start). Built by the wheel's Rust indexer in jobs of at most
+  `memory_gb / SORT_BYTES_PER_BYTE / processes` bytes of tokens each (a job's sort was measured at ~9 bytes
+  of memory a token byte: that is the build's memory bound), then merged and concatenated on disk.
 - `offset.<nnnnn>`: uint64 byte offsets of the part's documents (the engine's document table).
 - `token_counts.npy` (a name the engine does not read as its own "unigram" files): int64 count of every token id over the corpus (the rarity that ranks attributed spans).
 - `<part>.done`: written once a shard is complete; a re-run skips those parts. Shard names are zero-padded
@@ -36,6 +36,8 @@ from dolma_kit.provenance import MANIFEST_NAME, ProvenanceError, TokenizedDir
 FORMAT = "dolma-kit.index/1"
 INDEX_DIR = "index"
 INDEX_MANIFEST = "index.json"
+#: memory of one sorting job per byte of its tokens: ~9 measured (3.6 GB for two 100 M-token jobs), so 10
+SORT_BYTES_PER_BYTE = 10
 #: infini-gram's overlap between make-part jobs: suffixes are compared on at most this many bytes at a cut
 HACK_BYTES = 100_000
 
@@ -49,7 +51,8 @@ class IndexConfig:
     processes: int = 0
     """Parallel indexer jobs and merge threads (0: all cores)."""
     memory_gb: float = 4.0
-    """Bound on the build's memory: a part larger than memory_gb / 8 is sorted in several jobs."""
+    """Bound on the build's memory: a part larger than memory_gb / SORT_BYTES_PER_BYTE / processes is sorted
+    in several jobs."""
     force: bool = False
     """Rebuild every shard, even those a previous run finished."""
 
@@ -106,7 +109,7 @@ def build_index(cfg: IndexConfig) -> IndexSummary:
     out.mkdir(parents=True, exist_ok=True)
     old.unlink(missing_ok=True)  # an index is complete only once index.json is rewritten below
     processes = cfg.processes or os.cpu_count() or 1
-    job_bytes = int(cfg.memory_gb * 2**30) // (8 * processes)
+    job_bytes = int(cfg.memory_gb * 2**30) // (SORT_BYTES_PER_BYTE * processes)
     unigram = np.zeros(max(tokenized.vocab_size, tokenized.eos_id + 1), dtype=np.int64)
     # parts are built `workers` at a time, each with its share of the processes for its sorting jobs
     todo = [i for i in range(len(tokenized.parts)) if not _is_done(out, tokenized.parts[i], digest)]
@@ -124,8 +127,7 @@ def build_index(cfg: IndexConfig) -> IndexSummary:
             summary.parts_skipped += 1
         else:
             summary.parts_built += 1
-        tokens = np.asarray(tokenized.tokens(i))
-        counts = np.bincount(tokens, minlength=len(unigram)) if len(tokens) else np.zeros(1, np.int64)
+        counts = _token_counts(tokenized.tokens(i))
         if len(counts) > len(unigram):
             unigram = np.pad(unigram, (0, len(counts) - len(unigram)))
         unigram[: len(counts)] += counts
@@ -151,6 +153,18 @@ def build_index(cfg: IndexConfig) -> IndexSummary:
     tmp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     os.replace(tmp, out / INDEX_MANIFEST)
     return summary
+
+
+def _token_counts(tokens: np.ndarray, chunk: int = 1 << 24) -> np.ndarray:
+    """Count of each id in a memory-mapped part, a chunk at a time: `np.bincount` copies its input to int64,
+    8 bytes a token (4 GiB for a 512 Mi-token part) when handed the whole part."""
+    counts = np.zeros(1, np.int64)
+    for s in range(0, len(tokens), chunk):
+        c = np.bincount(np.asarray(tokens[s : s + chunk]))
+        if len(c) > len(counts):
+            counts = np.pad(counts, (0, len(c) - len(counts)))
+        counts[: len(c)] += c
+    return counts
 
 
 def _save(path: Path, array: np.ndarray) -> None:

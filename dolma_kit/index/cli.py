@@ -24,7 +24,9 @@ Tokens = Annotated[
 
 def index(
     tokens: Tokens,
-    processes: Annotated[int, typer.Option(help="Indexer jobs and merge threads (0: all cores).")] = 0,
+    processes: Annotated[
+        int, typer.Option("--processes", "-p", help="Indexer jobs and merge threads (0: all cores).")
+    ] = 0,
     memory_gb: Annotated[
         float, typer.Option(help="Memory bound of the build: larger parts sort in jobs.")
     ] = 4.0,

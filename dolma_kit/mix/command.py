@@ -15,6 +15,7 @@ from dolma_kit import storage
 from dolma_kit.config import Where, from_dict, load_yaml, substitute
 from dolma_kit.errors import DolmaKitError
 from dolma_kit.executor import ExecutorConfig
+from dolma_kit.mix.examples import DEFAULT_EXAMPLES, EXAMPLES_NAME
 from dolma_kit.mix.recipe import Recipe, is_dolma_config, load_recipe, parse_recipe
 from dolma_kit.mix.stage import SUMMARY_NAME, MixResult, mix, resolve
 from dolma_kit.stages import Context, Outcome, Stage, counts_of, options_of
@@ -35,6 +36,9 @@ class MixConfig:
     dolma_compatible: bool = False
     """In Dolma mixer configs, reproduce Dolma 1.2.1 where it is arguably wrong (an integer score 1 is not
     `>= 1.0`); the run's output says how many documents that decided."""
+    examples: int = DEFAULT_EXAMPLES
+    """Documents sampled per rule and stream, of those it removed and of those it let through, with the
+    attribute values that decided, into `<output>/examples.json` (`mix.examples`); 0 writes none."""
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     loaded: Recipe | None = field(default=None, metadata={"config": False})
     """The recipe, once read (a pipeline reads it first, to resolve its references and check it)."""
@@ -82,6 +86,7 @@ def _run(config: MixConfig) -> MixResult:
         force=config.force,
         skip_bad=config.skip_bad,
         dolma_compatible=config.dolma_compatible,
+        examples=config.examples,
         executor=config.executor,
     )
 
@@ -96,13 +101,14 @@ def _outcome(config: MixConfig, result: MixResult) -> Outcome:
 def _proofs(config: MixConfig) -> list[str]:
     _, tasks = resolve(config.resolved, skip_bad=config.skip_bad)
     outputs = sorted({s.output.path for s in config.resolved.streams})
-    return [t.marker for t in tasks] + [storage.join(p, SUMMARY_NAME) for p in outputs]
+    names = [SUMMARY_NAME] + [EXAMPLES_NAME] * (config.examples > 0)
+    return [t.marker for t in tasks] + [storage.join(p, n) for p in outputs for n in names]
 
 
 def _render(config: MixConfig, result: MixResult) -> list[Any]:
-    from dolma_kit.mix.report import summary_table
+    from dolma_kit.mix.report import examples_note, summary_table
 
-    return [summary_table(result)]
+    return [summary_table(result), examples_note(result)]
 
 
 STAGE = Stage(

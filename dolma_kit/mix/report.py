@@ -117,6 +117,15 @@ def summary_table(result: MixResult) -> Table:
     return table
 
 
+def examples_note(result: MixResult) -> Text:
+    """Where the examples of what each rule removed and kept went (`mix.examples`): below the table, not in it,
+    one line a file with the path first, so it can be copied whole."""
+    if not result.examples:
+        return Text("examples: none written (--examples 0)", style="dim")
+    lines = [f"examples: {path} (documents each rule removed and kept)" for path in result.examples]
+    return Text("\n".join(lines), overflow="ignore", no_wrap=True)
+
+
 def dolma_lines(dolma: dict[str, Any] | None) -> list[str]:
     """What a Dolma mixer stream did that Dolma 1.2.1 does differently or oddly, in words, for the run's table."""
     if not dolma:

@@ -12,19 +12,20 @@ kept documents 0…n times by a hash of (seed, source, id); replace spans; write
 (uncompressed) named `<output>/<source>/<shard>-NNNN.<format>` after the input shard, so the output does not
 depend on the process count. A kept document whose text is unchanged is written as its original line (no
 re-serialisation: that is most of the speed). Each shard ends with a manifest `<output>/_mix/<stream>/…json`
-(parts, counts, spans replaced), then the executor's `.done` marker: a killed run resumes byte-identically.
+(parts, counts, spans replaced, the shard's examples of what each rule removed: `mix.examples`), then the
+executor's `.done` marker: a killed run resumes byte-identically.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dolma_kit import storage
-from dolma_kit.attributes import SCHEMA_NAME, attribute_root_and_relative
+from dolma_kit.attributes import SCHEMA_NAME, attribute_root_and_relative, names_in_schema
 from dolma_kit.config import ConfigError
 from dolma_kit.documents import (
     DOCUMENT_SUFFIXES,
@@ -35,6 +36,7 @@ from dolma_kit.documents import (
 )
 from dolma_kit.errors import DolmaKitError
 from dolma_kit.executor import RejectsWriter, RunResult, ShardStats, ShardTask, run_shards
+from dolma_kit.mix import examples as samples
 from dolma_kit.mix import jsonpath
 from dolma_kit.mix.dolma_run import TOO_SHORT, DolmaDocuments, DolmaPlan, DolmaRules
 from dolma_kit.mix.filters import Node, Resolver, attributes_of, compile_filter, parse_filter
@@ -70,6 +72,8 @@ class StreamPlan:
     skip_bad: bool = False
     dolma: DolmaPlan | None = None
     """A Dolma mixer stream: decided and written with Dolma's semantics (`mix.dolma_run`)."""
+    decisions: tuple[samples.ExampleRule, ...] = ()
+    """The stream's rules in the order they decide, for the examples of what each removed (`mix.examples`)."""
 
 
 # --------------------------------------------------------------------------------------------- planning
@@ -93,21 +97,6 @@ def attribute_path(doc_path: str, experiment: str, root: str | None) -> str:
     return storage.join(base, rel)
 
 
-def _names_of(schema: Any) -> set[str]:
-    """Every attribute name in a schema file, whichever stage wrote it (lists under an "attributes" key)."""
-    found: set[str] = set()
-    if isinstance(schema, dict):
-        for key, value in schema.items():
-            if key == "attributes" and isinstance(value, list) and all(isinstance(v, str) for v in value):
-                found.update(value)
-            else:
-                found |= _names_of(value)
-    elif isinstance(schema, list):
-        for value in schema:
-            found |= _names_of(value)
-    return found
-
-
 def experiment_names(stream: Stream, experiment: str, root: str | None, docs: list[str]) -> set[str]:
     """Attribute names an experiment can hold: from its schema file(s), else from every line of every one of
     its attribute files (a tool writes a name only on rows that have it, as Dolma does for
@@ -120,7 +109,7 @@ def experiment_names(stream: Stream, experiment: str, root: str | None, docs: li
     for attr_root, paths in files.items():
         schema = storage.join(attr_root, SCHEMA_NAME)
         if storage.exists(schema):
-            names |= _names_of(json.loads(storage.read_text(schema)))
+            names |= names_in_schema(json.loads(storage.read_text(schema)))
             continue
         present = [p for p in paths if storage.exists(p)]
         if not present:
@@ -197,6 +186,7 @@ def resolve(
                     output=stream.output,
                     skip_bad=skip_bad,
                     dolma=dolma,
+                    decisions=samples.dolma_rules(stream.dolma),
                 )
             )
             _add_tasks(tasks, plans[-1], stream, infos)
@@ -215,6 +205,10 @@ def resolve(
                 raise rep.where.error(rep.attribute, 0, reason, rep.attribute)
             replace.append((rep.name, name, rep.min_score, rep.replacement))
         used = set().union(*(attributes_of(n) for _, n in include + exclude)) | {r[1] for r in replace}
+        extra = [(SAMPLED_OUT, "sample", f"sample {stream.sample:g}", ())] if stream.sample < 1 else []
+        if replace:
+            written = ", ".join(f"{r[1]} ≥ {r[2]:g} → {r[3]!r}" for r in replace)
+            extra.append((EMPTY, "replace", written, tuple(sorted({r[1] for r in replace}))))
         needed = {owner[n] for n in used}
         plans.append(
             StreamPlan(
@@ -230,6 +224,7 @@ def resolve(
                 seed=stream.seed,
                 output=stream.output,
                 skip_bad=skip_bad,
+                decisions=samples.recipe_rules(include, exclude, tuple(extra), NOT_INCLUDED),
             )
         )
         _add_tasks(tasks, plans[-1], stream, infos)
@@ -271,8 +266,11 @@ def _compiled(plan: StreamPlan) -> tuple[Any, Any]:
     return include, exclude
 
 
-def mix_shard(task: ShardTask, stats: ShardStats, *, plans: tuple[StreamPlan, ...]) -> None:
-    """Mix one input shard of one stream into its parts and manifest (see the module docstring)."""
+def mix_shard(
+    task: ShardTask, stats: ShardStats, *, plans: tuple[StreamPlan, ...], examples: int = 0
+) -> None:
+    """Mix one input shard of one stream into its parts and manifest (see the module docstring); with
+    `examples` > 0 also its samples of what each rule removed and let through (`mix.examples`)."""
     plan = next(p for p in plans if task.key.startswith(p.name + "/"))
     include, exclude = _compiled(plan)
     attr_files = [attribute_path(task.input, e, r) for e, r in plan.experiments]
@@ -287,6 +285,8 @@ def mix_shard(task: ShardTask, stats: ShardStats, *, plans: tuple[StreamPlan, ..
     replaced = [0] * len(replace)
     fallback_source = source_from_path(task.input)
     writer = PartWriter(part_prefix(plan, task), plan.output)
+    sampler = samples.ShardExamples(plan, examples, task.input) if examples and plan.decisions else None
+    text = line = None
     with RejectsWriter(task, stats) as rejects:
         try:
             for line_no, obj, raw in records(task.input, stats, rejects if plan.skip_bad else None):
@@ -296,48 +296,46 @@ def mix_shard(task: ShardTask, stats: ShardStats, *, plans: tuple[StreamPlan, ..
                     attrs = {}
                     for source_file in sources:
                         attrs.update(attribute_line(*source_file, task.input, line_no, obj["id"]))
+                if sampler is not None:
+                    text = obj.get("text")  # as read: replacement assigns a new string
+                copies, edits = 1, None
                 if dolma is not None:
                     reason, line = dolma.process(obj, attrs, line_no, raw)
-                    if reason is not None:
-                        stats.remove(reason)
-                        continue
-                    stats.keep()
-                    writer.write(line, obj, 1)  # type: ignore[arg-type]
-                    continue
-                if include and not any(f(attrs) for f in include):
-                    stats.remove(NOT_INCLUDED)
-                    continue
-                reason = next((name for name, f in exclude if f(attrs)), None)
+                elif include and not any(f(attrs) for f in include):
+                    reason = NOT_INCLUDED
+                else:
+                    reason = next((name for name, f in exclude if f(attrs)), None)
+                    if reason is None:
+                        source = obj.get("source")
+                        if not source:
+                            raw = with_source(raw, obj, fallback_source)
+                            source = fallback_source
+                        copies = 1 if rate == 1.0 else sample_copies(rate, seed, source, obj["id"])
+                        if not copies:
+                            reason = SAMPLED_OUT
+                        elif replace:
+                            edits = _edits(replace, attrs)
+                            if edits:
+                                try:
+                                    obj["text"] = apply(obj["text"], edits)
+                                except SpanError as exc:
+                                    raise DolmaKitError(
+                                        f"{task.input}:{line_no} (id {obj['id']!r}): {exc}"
+                                    ) from None
+                                raw = None
+                                if not obj["text"].strip():
+                                    reason = EMPTY
+                if sampler is not None:
+                    sampler.decided(obj, attrs, line_no, text, reason, fallback_source)
                 if reason is not None:
                     stats.remove(reason)
                     continue
-                source = obj.get("source")
-                if not source:
-                    raw = with_source(raw, obj, fallback_source)
-                    source = fallback_source
-                copies = 1 if rate == 1.0 else sample_copies(rate, seed, source, obj["id"])
-                if not copies:
-                    stats.remove(SAMPLED_OUT)
-                    continue
-                if replace:
-                    edits = []
-                    for index, (_, name, min_score, replacement) in enumerate(replace):
-                        for span in attrs.get(name) or ():
-                            if span[2] >= min_score:
-                                edits.append((int(span[0]), int(span[1]), replacement, index))
-                    if edits:
-                        try:
-                            obj["text"] = apply(obj["text"], edits)
-                        except SpanError as exc:
-                            raise DolmaKitError(f"{task.input}:{line_no} (id {obj['id']!r}): {exc}") from None
-                        raw = None
-                        if not obj["text"].strip():
-                            stats.remove(EMPTY)
-                            continue
-                        for edit in edits:  # counted for kept documents only
-                            replaced[edit[3]] += 1
+                if dolma is None:
+                    for edit in edits or ():  # counted for kept documents only
+                        replaced[edit[3]] += 1
+                    line = raw if raw is not None else dumps(obj).encode("utf-8")
                 stats.keep()
-                writer.write(raw if raw is not None else dumps(obj).encode("utf-8"), obj, copies)
+                writer.write(line, obj, copies)  # type: ignore[arg-type]
             for path, lines in zip(attr_files, attr_lines, strict=True):
                 extra = next(lines, None)
                 if extra is not None:
@@ -357,8 +355,19 @@ def mix_shard(task: ShardTask, stats: ShardStats, *, plans: tuple[StreamPlan, ..
         "bytes_out": sum(p["bytes"] for p in parts),
         "spans_replaced": {name: n for (name, *_), n in zip(replace, replaced, strict=True)},
         **(_dolma_manifest(dolma) if dolma is not None else {}),
+        **({"examples": sampler.to_json(stats.removed_by, stats.kept + stats.removed)} if sampler else {}),
     }
-    storage.write_text(task.output, json.dumps(manifest, indent=1) + "\n")
+    storage.write_text(task.output, samples.manifest_text(manifest))
+
+
+def _edits(replace: tuple[tuple[str, str, float, str], ...], attrs: dict[str, Any]) -> list[Any]:
+    """(start, end, replacement, rule index) of every span a kept document's replace rules match."""
+    edits = []
+    for index, (_, name, min_score, replacement) in enumerate(replace):
+        for span in attrs.get(name) or ():
+            if span[2] >= min_score:
+                edits.append((int(span[0]), int(span[1]), replacement, index))
+    return edits
 
 
 def _dolma_manifest(dolma: DolmaDocuments) -> dict[str, Any]:
@@ -380,13 +389,18 @@ class MixResult:
     plans: list[StreamPlan]
     run: RunResult
     streams: list[dict[str, Any]]
+    examples: list[str] = field(default_factory=list)
+    """The `examples.json` files written (none with `examples=0`)."""
 
     def to_json(self) -> dict[str, Any]:
         return {"recipe": self.recipe.path, "streams": self.streams, "run": self.run.to_json()}
 
 
-def stream_summary(plan: StreamPlan, tasks: list[ShardTask], result: RunResult) -> dict[str, Any]:
-    """Counts for one stream: in, removed by each rule, spans replaced per rule, documents and bytes out."""
+def stream_summary(
+    plan: StreamPlan, tasks: list[ShardTask], result: RunResult, merger: samples.Merger | None = None
+) -> dict[str, Any]:
+    """Counts for one stream: in, removed by each rule, spans replaced, documents and bytes out; each shard's
+    examples go to `merger` as its manifest is read."""
     mine = {t.key for t in tasks if t.key.startswith(plan.name + "/")}
     stats = [s for s in result.shards if s.shard in mine]
     removed: dict[str, int] = {}
@@ -417,6 +431,8 @@ def stream_summary(plan: StreamPlan, tasks: list[ShardTask], result: RunResult) 
             for k, v in manifest.get("dolma_notes", {}).items():
                 notes[k] = notes.get(k, 0) + v
             seen.update(manifest.get("names_seen", ()))
+            if merger is not None:
+                merger.add(task.output, manifest.get("examples"))
     out = {
         "stream": plan.name,
         "shards": len(stats),
@@ -448,16 +464,21 @@ def mix(
     force: bool = False,
     skip_bad: bool = False,
     dolma_compatible: bool = False,
+    examples: int = samples.DEFAULT_EXAMPLES,
     **run: Any,
 ) -> MixResult:
-    """Run a recipe; writes parts, per-shard manifests and `mix_summary.json` in each output folder.
+    """Run a recipe; writes parts, per-shard manifests, `mix_summary.json` and (unless `examples` is 0)
+    `examples.json`, up to `examples` documents per rule removed and kept, in each output folder.
 
     `dolma_compatible` reproduces Dolma 1.2.1's quirks in Dolma mixer streams (`mix.dolma_run`)."""
     plans, tasks = resolve(recipe, skip_bad=skip_bad, dolma_compatible=dolma_compatible)
-    fn = functools.partial(mix_shard, plans=tuple(plans))
+    samples.redo_stale(plans, tasks, examples, force=force)  # and checks examples ≥ 0
+    fn = functools.partial(mix_shard, plans=tuple(plans), examples=examples)
     result = run_shards(fn, tasks, title="mix", processes=processes, force=force, **run)
-    streams = [stream_summary(p, tasks, result) for p in plans]
-    out = MixResult(recipe=recipe, plans=plans, run=result, streams=streams)
+    merged = samples.mergers(plans, examples)
+    streams = [stream_summary(p, tasks, result, merged.get(p.name)) for p in plans]
+    written = samples.collect({p.name: p.output.path for p in plans}, merged, examples)
+    out = MixResult(recipe=recipe, plans=plans, run=result, streams=streams, examples=written)
     for path in sorted({p.output.path for p in plans}):
         summary = {"recipe": recipe.path, "streams": [s for s in streams if s["output"] == path]}
         storage.write_text(storage.join(path, SUMMARY_NAME), json.dumps(summary, indent=2) + "\n")

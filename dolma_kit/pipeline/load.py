@@ -31,11 +31,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from dolma_kit import storage
-from dolma_kit.config import ConfigError, Where, load_yaml, normalise_key, set_dotted, substitute
+from dolma_kit.config import ConfigError, Lookup, Where, load_yaml, normalise_key, set_dotted, substitute
+from dolma_kit.errors import DolmaKitError
+from dolma_kit.pipeline.checks import Findings, PlanCheck
+from dolma_kit.pipeline.keys import stage_key_errors
 from dolma_kit.pipeline.outputs import check_outputs
 from dolma_kit.pipeline.references import pipeline_lookup
 from dolma_kit.stages import Context, Stage, find_stage, known
@@ -57,6 +61,9 @@ class Step:
     given: dict[str, Any]
     """The keys the pipeline file (or an override) set, resolved: what the plan shows."""
     digest: str
+    where: Where = field(default_factory=Where)
+    """Where the stage is written in the pipeline file (its `name:` or `command:`): what the plan check's
+    messages start with."""
 
 
 @dataclass(slots=True)
@@ -64,6 +71,8 @@ class Pipeline:
     path: str
     work_dir: str
     stages: list[Step]
+    warnings: list[str] = field(default_factory=list)
+    """What the plan check found that does not stop a run (`pipeline.checks`): printed with the plan."""
 
     def marker(self, step: Step, suffix: str) -> str:
         return storage.join(self.work_dir, MARKER_DIR, f"{step.name}.{suffix}")
@@ -143,7 +152,8 @@ def load_pipeline(
     ray_address: str | None = None,
 ) -> Pipeline:
     """Read, resolve and check every stage (configs built, nothing run): a typo, or two stages writing one
-    folder (`pipeline.outputs`), fails before any work.
+    folder (`pipeline.outputs`), or anything the plan check finds (`pipeline.checks`) fails before any work,
+    every problem in one `ConfigError`; the check's warnings are in `Pipeline.warnings`.
     `processes`, `executor` and `ray_address` are the run's defaults for every stage that takes them."""
     if ray_address is not None and executor != "ray":
         raise ConfigError("--ray-address is for --executor ray; add --executor ray")
@@ -163,29 +173,87 @@ def load_pipeline(
     work_dir = str(substitute(data["work_dir"], pipeline_lookup(Context()), top.child("work_dir")))
     work_dir = work_dir.rstrip("/") or "/"
     context = Context(file=path, work_dir=work_dir, local=_local_dir(top, data, work_dir))
-    context = dataclasses.replace(context, lookup=pipeline_lookup(context))
+    failed: set[str] = set()  # stages that did not load: a later `${name.key}` skips its stage (`_skipping`)
+    context = dataclasses.replace(context, lookup=_skipping(pipeline_lookup(context), failed))
+
+    def run_defaults(stage: Stage, raw: dict[str, Any]) -> None:
+        if processes is not None and "processes" in stage.accepts():
+            raw["processes"] = processes
+        _stage_executor(stage, raw, executor, ray_address)
+
+    findings = Findings()  # every problem, reported together at the end
+    plan_check = PlanCheck(findings)
     steps: list[Step] = []
     previous = ""
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict):
-            raise top.of(entry).error(f"stages[{index}] must be a mapping with a command")
+            findings.error(top.of(entry), f"stages[{index}] must be a mapping with a command")
+            continue
         name = _step_name(entry, index)
-        where = dataclasses.replace(top, context=f"stage '{name}'")
-        if name in context.earlier:
-            raise where.of(entry.get("name")).error(f"two stages are named '{name}'; give one a name:")
-        what = entry.get("command") or entry.get("name")
-        stage = find_stage(str(what or ""))
-        if stage is None:
-            raise where.of(what).error(f"unknown command '{what}'; known: {known()}")
-        raw = {k: v for k, v in entry.items() if k not in ("name", "command")}
-        if processes is not None and "processes" in stage.accepts():
-            raw["processes"] = processes
-        _stage_executor(stage, raw, executor, ray_address)
-        given = substitute(raw, context.lookup, where)
-        config = stage.make_config(given, context, where)
-        options = stage.options(config)
-        previous = _digest(stage, options, previous)
-        steps.append(Step(name, stage, config, options, given, previous))
-        context.earlier[name] = options
-    check_outputs(path, steps)
-    return Pipeline(path=path, work_dir=work_dir, stages=steps)
+        try:
+            if name in context.earlier or name in failed:
+                where = dataclasses.replace(top, context=f"stage '{name}'").of(entry.get("name"))
+                raise where.error(f"two stages are named '{name}'; give one a name:")
+            step = _load_step(name, entry, context, top, previous, findings, run_defaults)
+        except _Unchecked:  # it refers to a stage with errors: checking it would only repeat them
+            step = None
+        except DolmaKitError as exc:
+            findings.errors.append(str(exc))
+            step = None
+        if step is None:
+            failed.add(name)
+            continue
+        plan_check.check(step, complete=not failed)
+        previous = step.digest
+        steps.append(step)
+        context.earlier[name] = step.options
+    try:
+        check_outputs(path, steps)
+    except ConfigError as exc:
+        findings.errors.append(str(exc))
+    findings.raise_errors(path)
+    return Pipeline(path=path, work_dir=work_dir, stages=steps, warnings=findings.warnings)
+
+
+class _Unchecked(Exception):
+    """Raised by the lookup for `${STAGE.key}` when STAGE failed to load."""
+
+
+def _skipping(lookup: Lookup, failed: set[str]) -> Lookup:
+    """`lookup`, except that a reference to a stage in `failed` skips the stage that makes it."""
+
+    def guarded(name: str, where: Where) -> Any:
+        if "." in name and name.split(".")[0] in failed:
+            raise _Unchecked(name)
+        return lookup(name, where)
+
+    return guarded
+
+
+def _load_step(
+    name: str,
+    entry: dict[str, Any],
+    context: Context,
+    top: Where,
+    previous: str,
+    findings: Findings,
+    run_defaults: Callable[[Stage, dict[str, Any]], None],
+) -> Step | None:
+    """One stage resolved and built (`previous`: the digest it chains to); None when its keys are wrong (all of
+    them in `findings`); a `ConfigError` for anything else."""
+    where = dataclasses.replace(top, context=f"stage '{name}'")
+    what = entry.get("command") or entry.get("name")
+    stage = find_stage(str(what or ""))
+    if stage is None:
+        raise where.of(what).error(f"unknown command '{what}'; known: {known()}")
+    raw = {k: v for k, v in entry.items() if k not in ("name", "command")}
+    run_defaults(stage, raw)
+    given = substitute(raw, context.lookup, where)
+    at = where.of(entry.get("name") or what)  # the stage's own line
+    wrong = stage_key_errors(stage, given, at)
+    if wrong:
+        findings.errors += [str(e) for e in wrong]
+        return None
+    config = stage.make_config(given, context, where)
+    options = stage.options(config)
+    return Step(name, stage, config, options, given, _digest(stage, options, previous), at)

@@ -20,6 +20,7 @@ from dolma_kit import storage
 from dolma_kit.errors import DolmaKitError
 from dolma_kit.executor import ShardTask
 from dolma_kit.provenance import FORMAT, ID_INDEX_FILES, MANIFEST_NAME, PART_FILES
+from dolma_kit.tokenize.id_index import build_id_index
 from dolma_kit.tokenize.parts import LOCAL_SOURCES, MOVED_SUFFIXES
 
 _PART_FILE = re.compile(r"^part-(\d+)\.")
@@ -90,56 +91,6 @@ def _remove_stale_parts(destination: str, count: int) -> None:
             os.remove(entry.path)
 
 
-def build_id_index(destination: str, parts: list[str]) -> dict[int, int]:
-    """Sorted uint64 id hashes with (part, document) beside them: find_document is a binary search.
-
-    Returns the repeated ids, by source code: later occurrences of an (id, source) pair, found as runs of equal
-    hashes whose ids and sources really are equal (a hash collision between other ids is not one). Ids must
-    be unique within a source; the manifest records any that are not, and tokenize says so."""
-    hashes = [np.load(storage.join(destination, p + ".id_hashes.npy")) for p in parts]
-    counts = [len(h) for h in hashes]
-    all_hashes = np.concatenate(hashes) if hashes else np.zeros(0, np.uint64)
-    part_ids = np.repeat(np.arange(len(parts), dtype=np.uint32), counts)
-    doc_ids = (
-        np.concatenate([np.arange(c, dtype=np.uint32) for c in counts]) if counts else np.zeros(0, np.uint32)
-    )
-    order = np.argsort(all_hashes, kind="stable")
-    for key, values in (("hashes", all_hashes), ("parts", part_ids), ("docs", doc_ids)):
-        _save(storage.join(destination, ID_INDEX_FILES[key]), values[order])
-    return _repeated_ids(destination, parts, all_hashes[order], part_ids[order], doc_ids[order])
-
-
-def _repeated_ids(
-    destination: str, parts: list[str], hashes: np.ndarray, part_ids: np.ndarray, doc_ids: np.ndarray
-) -> dict[int, int]:
-    """Later occurrences of an (id, source) pair per source code; only equal-hash neighbours are read."""
-    same = np.flatnonzero(hashes[1:] == hashes[:-1])
-    if not len(same):
-        return {}
-    candidates = np.unique(np.concatenate([same, same + 1]))
-
-    opened: dict[int, tuple[np.ndarray, np.ndarray, bytes]] = {}
-
-    def key(j: int) -> tuple[int, str]:
-        part, doc = int(part_ids[j]), int(doc_ids[j])
-        if part not in opened:
-            name = storage.join(destination, parts[part])
-            blob = Path(name + ".ids.bin").read_bytes()
-            opened[part] = (np.load(name + ".ids.offsets.npy"), np.load(name + ".sources.npy"), blob)
-        offsets, sources, blob = opened[part]
-        return int(sources[doc]), blob[int(offsets[doc]) : int(offsets[doc + 1])].decode("utf-8")
-
-    repeated: dict[int, int] = {}
-    seen: set[tuple[int, int, str]] = set()
-    for j in candidates.tolist():
-        source, doc_id = key(j)
-        entry = (int(hashes[j]), source, doc_id)
-        if entry in seen:
-            repeated[source] = repeated.get(source, 0) + 1
-        seen.add(entry)
-    return repeated
-
-
 def publish(
     destination: str,
     tasks: list[ShardTask],
@@ -156,6 +107,7 @@ def publish(
     for entry in plan:
         _publish_part(destination, entry, codes, before)
     _remove_stale_parts(destination, len(plan))
+    # sorted by an external merge in tokenize.id_index: memory bounded by id_index.MEMORY_BYTES, not documents
     repeated = build_id_index(destination, [e["part"] for e in plan])
     per_source = {s: {"documents": 0, "tokens": 0} for s in sources}
     for entry in plan:

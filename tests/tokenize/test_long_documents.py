@@ -91,6 +91,17 @@ def test_window_closes_at_its_token_budget(tmp_path: Path) -> None:
         row["id"] for row in pq.read_table(tmp_path / "default" / "part-00000.index.parquet").to_pylist()
     ]
     assert sorted(whole) == sorted(written) and whole != written
+    # the same bound from the command line: the same windows, so the same bytes
+    from typer.testing import CliRunner
+
+    from dolma_kit.cli import app
+
+    args = ["tokenize", "-d", documents, "--destination", str(tmp_path / "cli"), "--tokenizer"]
+    args += [str(DEMO_TOKENIZER), "-p", "1", "--shuffle-window", "1000", "--shuffle-window-tokens", "2000"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    cli = pq.read_table(tmp_path / "cli" / "part-00000.index.parquet").column("id").to_pylist()
+    assert cli == written
 
 
 def test_reader_waits_while_a_long_document_is_encoded(tmp_path: Path) -> None:

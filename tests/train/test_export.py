@@ -104,7 +104,7 @@ def test_cli_average_export_and_memorization(tiny_config, tmp_path: Path) -> Non
         tmp_path / "hf" / "generation_config.json"
     ).is_file()
     args = ["memorization", str(run), "--step", "6", "--prompt", "8", "--continuation", "8", "--samples", "4"]
-    result = runner.invoke(app, [*args, "--out", str(tmp_path / "memo")])
+    result = runner.invoke(app, [*args, "--output", str(tmp_path / "memo")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "memo" / "memorization-step6.png").is_file() and "by source" in result.output
 
