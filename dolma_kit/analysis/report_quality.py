@@ -82,23 +82,37 @@ class QualityProducer:
 
 def quality_producers(root: str, exps: list[str]) -> list[QualityProducer]:
     """The Gopher / C4 taggers of the experiments, from each experiment's `attributes_schema.json`."""
+    return [p for exp in exps for p in experiment_producers(storage.join(root, "attributes", exp), exp)]
+
+
+def experiment_producers(attr_root: str, exp: str) -> list[QualityProducer]:
+    """The Gopher / C4 taggers of one experiment whose attributes live at `attr_root`."""
+    path = storage.join(attr_root, SCHEMA_NAME)
+    if not storage.exists(path):
+        return [QualityProducer(exp, p, f, recorded=False) for p, f in _FALLBACK_PREFIXES.items()]
     out = []
-    for exp in exps:
-        path = storage.join(root, "attributes", exp, SCHEMA_NAME)
-        if not storage.exists(path):
-            out.extend(QualityProducer(exp, p, f, recorded=False) for p, f in _FALLBACK_PREFIXES.items())
-            continue
-        try:
-            taggers = json.loads(storage.read_text(path)).get("taggers") or {}
-            for prefix, info in sorted(taggers.items()):
-                family = FAMILIES.get(str(info.get("tagger"))) if isinstance(info, dict) else None
-                if family is not None:
-                    producer = QualityProducer(exp, prefix, family, dict(info.get("config") or {}))
-                    producer.build_config()  # thresholds that do not make a config are the schema's fault
-                    out.append(producer)
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise DolmaKitError(f"{path}: not an attributes schema `tag` writes ({exc})") from None
+    try:
+        taggers = json.loads(storage.read_text(path)).get("taggers") or {}
+        for prefix, info in sorted(taggers.items()):
+            family = FAMILIES.get(str(info.get("tagger"))) if isinstance(info, dict) else None
+            if family is not None:
+                producer = QualityProducer(exp, prefix, family, dict(info.get("config") or {}))
+                producer.build_config()  # thresholds that do not make a config are the schema's fault
+                out.append(producer)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise DolmaKitError(f"{path}: not an attributes schema `tag` writes ({exc})") from None
     return out
+
+
+def failed_quality_rules(producer: QualityProducer, attributes: Mapping[str, Any]) -> list[str] | None:
+    """The rules one document's attribute row fails for one Gopher / C4 tagger, as the report counts them
+    (None: the row lacks that tagger's measures)."""
+    if producer.family == "gopher":
+        config = producer.build_config()
+        assert isinstance(config, GopherConfig)
+        return _gopher_failed(attributes, config, {m: producer.name(m) for m in MEASURES})
+    names = {n: producer.name(n) for n in ("line_count", "removed_line_fraction", *_C4_FLAGS)}
+    return _c4_failed(attributes, names)
 
 
 def _c4_rules(config: C4Config) -> tuple[str, ...]:

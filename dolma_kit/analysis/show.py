@@ -21,6 +21,7 @@ from dataclasses import asdict
 from typing import Any
 
 from dolma_kit import storage
+from dolma_kit.analysis.report_quality import experiment_producers, failed_quality_rules
 from dolma_kit.analysis.show_find import (
     Occurrence,
     attribute_file,
@@ -41,6 +42,7 @@ from dolma_kit.analysis.show_mix import (
     pipeline_markers,
     same_path,
 )
+from dolma_kit.attributes import attribute_root_and_relative
 from dolma_kit.errors import DolmaKitError
 from dolma_kit.provenance import MANIFEST_NAME, TokenizedDir
 
@@ -102,7 +104,25 @@ def _attributes(occ: Occurrence, experiment: str, root: str | None, chars: int) 
         else:
             entry["excerpts"] = span_json(spans, text, chars)
         attributes[name] = entry
-    return {"experiment": experiment, "path": row.path, "line": row.line, "attributes": attributes}
+    return {
+        "experiment": experiment,
+        "path": row.path,
+        "line": row.line,
+        "attributes": attributes,
+        "quality_rules_failed": _quality(occ, experiment, root, row.attributes),
+    }
+
+
+def _quality(occ: Occurrence, experiment: str, root: str | None, row: dict[str, Any]) -> dict[str, list[str]]:
+    """Per Gopher / C4 tagger of the experiment, the rules this document fails under the thresholds its
+    schema records (the report's per-rule counts, for one document): why `pass` is 0."""
+    attr_root, _ = attribute_root_and_relative(occ.doc.path, "", experiment, root)
+    failed = {}
+    for producer in experiment_producers(attr_root, experiment):
+        rules = failed_quality_rules(producer, row)
+        if rules is not None:
+            failed[producer.prefix] = rules
+    return failed
 
 
 def _tokens(tokenized: TokenizedDir | None, occ: Occurrence) -> list[dict[str, Any]]:

@@ -169,6 +169,9 @@ def _experiments(occ: dict[str, Any]) -> list[str]:
             lines.append(f"  {exp['experiment']}: {exp['missing']}{where}")
             continue
         lines.append(f"  {exp['experiment']}  ({exp['path']}:{exp['line']})")
+        for prefix, rules in exp.get("quality_rules_failed", {}).items():
+            verdict = "fails " + ", ".join(rules) if rules else "passes every rule"
+            lines.append(f"    {prefix} {verdict} (under the thresholds its schema records)")
         if not exp["attributes"]:
             lines.append("    (no attribute: nothing matched)")
         width = min(max((len(_short(n, exp["experiment"])) for n in exp["attributes"]), default=0), 36)

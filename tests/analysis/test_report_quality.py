@@ -13,11 +13,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from dolma_kit import attributes
 from dolma_kit.analysis.report import render_report_file
 from dolma_kit.analysis.report_quality import GOPHER_FAMILIES, render_quality
 from dolma_kit.analysis.stats import StatsConfig, collect_stats
+from dolma_kit.cli import app
 from dolma_kit.errors import DolmaKitError
 from dolma_kit.taggers.gopher import MEASURES, GopherConfig, failed_rules
 from tests.analysis.conftest import invoke
@@ -232,3 +234,21 @@ def test_a_malformed_gopher_span_is_a_bad_record_with_file_and_line(corpus: Path
     shutil.copy(corpus / "attributes" / "q" / "attributes_schema.json", root / "attributes" / "q")
     with pytest.raises(DolmaKitError, match=r"web/part-0000\.jsonl:2"):
         collect_stats(StatsConfig(root=str(root), output=str(tmp_path / "r"), processes=1, attributes=["q"]))
+
+
+def test_show_names_the_rules_one_document_fails(corpus: Path) -> None:
+    """`dolma-kit show` says why `pass` is 0 for one document, under the recorded `min_words=40`: `short` (45
+    words) passes Gopher although the default 50-word minimum would fail it."""
+    from dolma_kit.analysis.show import show_document
+
+    def failed(doc_id: str) -> dict[str, list[str]]:
+        (occ,) = show_document(doc_id, root=str(corpus))["occurrences"]
+        (exp,) = [e for e in occ["experiments"] if e["experiment"] == "q"]
+        return exp["quality_rules_failed"]
+
+    assert failed("nostop")["gopher"] == ["required_word_count"]
+    assert failed("short")["gopher"] == []
+    assert failed("curly")["c4"] == ["has_curly_brace"]
+    result = CliRunner().invoke(app, ["show", "nostop", "--root", str(corpus)])
+    assert result.exit_code == 0, result.output
+    assert "gopher fails required_word_count" in result.output
