@@ -91,6 +91,17 @@ def commands(root: Path) -> dict[str, list[str]]:
             "--force",
         ],
         "stats": [*cli, "stats", str(root), "--force"],
+        "tokenize (gpt2)": [
+            *cli,
+            "tokenize",
+            "-d",
+            docs,
+            "--destination",
+            str(root / "tokens"),
+            "--tokenizer",
+            "gpt2",
+            "--force",
+        ],
     }
 
 

@@ -98,7 +98,9 @@ def write_attribute_shard(
     Bad records stop the shard (`BadRecordError` with file:line) unless `skip_bad`, which streams them to the
     shard's rejects file. The output appears only if the whole shard succeeds.
     """
-    with RejectsWriter(task, stats) as rejects, JsonlWriter(task.output) as out:
+    # gzip level 1: attribute files are intermediate and mostly numbers; level 6 cost ~5% of a tag run's CPU
+    # for files ~13% smaller (1,454 real documents, five Dolma taggers: 7.4 vs 6.4 MB)
+    with RejectsWriter(task, stats) as rejects, JsonlWriter(task.output, level=1) as out:
         reader = DocumentReader(task.input, on_bad=rejects if skip_bad else None)
         for doc in reader:
             attributes = attributes_of(doc)

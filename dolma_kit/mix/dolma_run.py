@@ -25,11 +25,13 @@ import functools
 import json
 import posixpath
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from dolma_kit.documents import dumps
 from dolma_kit.errors import DolmaKitError
 from dolma_kit.mix import jsonpath
+from dolma_kit.mix.rows import LateAttributes
 
 NOT_INCLUDED = "include: none matched"
 TOO_SHORT = "shorter than min_text_length"
@@ -74,6 +76,8 @@ class DolmaPlan:
     dolma_compatible: bool
     names: frozenset[str] | None
     """Attribute names decoded from attribute rows (the rules read only these); None: every one."""
+    late: frozenset[str] = frozenset()
+    """Of `names`, those only `span_replacement` reads: decoded for kept documents alone (`rows.LateAttributes`)."""
     referenced: frozenset[str] | None = None
     """Attribute names the JSONPath queries read (None: not known, jq); the run says which no row had."""
 
@@ -194,10 +198,16 @@ class DolmaDocuments:
         return bool(out) and all(_jq_truth(v) for v in out)
 
     def process(
-        self, obj: dict[str, Any], attrs: dict[str, Any], line: int, raw: bytes | None = None
+        self,
+        obj: dict[str, Any],
+        attrs: dict[str, Any],
+        line: int,
+        raw: bytes | None = None,
+        late: LateAttributes | None = None,
     ) -> tuple[str | None, bytes | None]:
         """(removal reason, None) or (None, the line to write) for one document and its merged attribute rows;
-        `raw` is the document's line as read (jq then reads it with the attributes spliced in)."""
+        `raw` is the document's line as read (jq then reads it with the attributes spliced in); `late` holds the
+        rows' span lists (`DolmaPlan.late`), decoded only once the filters have kept the document."""
         self._hits: list[str] = []
         c = self.compiled
         text = _jq_input(obj, attrs, raw, self.has_attributes) if c.jq else None
@@ -206,6 +216,8 @@ class DolmaDocuments:
             obj["attributes"] = {**own, **attrs} if isinstance(own, dict) else attrs
         if isinstance(obj.get("attributes"), dict):
             self.seen.update(obj["attributes"])
+            if late is not None:
+                self.seen.update(late.present(self.seen))  # names seen before need no search
         if c.jq and text is None:
             text = dumps(obj)
         answers = c.jq_filters.input_text(text).first() if c.jq_filters is not None else []
@@ -220,6 +232,8 @@ class DolmaDocuments:
             self._note(self._hits)
         if reason is not None:
             return reason, None
+        if late is not None and isinstance(obj.get("attributes"), dict):
+            obj["attributes"].update(late.decode())  # the rows' values win over the document's own, as above
         if c.spans:
             obj["text"] = self._replace(obj, text, line)
         for name in self.plan.rules.discard_fields:
@@ -277,6 +291,7 @@ class DolmaDocuments:
 
 
 _NUMBERS = (int, float)  # not bool
+_START = itemgetter(0)
 
 
 def _jq_input(obj: dict[str, Any], attrs: dict[str, Any], raw: bytes | None, merge: bool) -> str | None:
@@ -303,16 +318,32 @@ def replace_spans(text: str, spans: list[tuple[int, int, str]]) -> tuple[str, se
     does odd things (it drops the character at i and repeats the replacement at the end), take
     `_replace_by_character`, the walk itself.
     """
-    spans = sorted(spans, key=lambda s: s[0])  # stable: equal starts keep the config's order
+    spans = sorted(spans, key=_START)  # stable: equal starts keep the config's order
     n = len(text)
     notes: set[str] = set()
-    for k, (start, end, _) in enumerate(spans):
+    plain = True  # every span non-empty, starting inside the text and after the one before ends
+    previous_end = 0
+    for start, end, _ in spans:
         if start < 0 or end < start:
             raise DolmaKitError(f"span [{start}, {end}) is not a span (start < 0 or end < start)")
         if end > n:
             notes.add(PAST_END)
-        if k and start < spans[k - 1][1]:
+        if start < previous_end:
             notes.add(OVERLAP)
+            plain = False
+        elif start == end or start >= n:
+            plain = False
+        previous_end = end
+    if plain:  # Dolma's walk then replaces each span in place: one slice and one replacement per span
+        out: list[str] = []
+        at = 0
+        for start, end, replacement in spans:
+            out.append(text[at:start])
+            if replacement:
+                out.append(replacement.replace("{}", text[start:end]) if "{}" in replacement else replacement)
+            at = end
+        out.append(text[at:])
+        return "".join(out), notes
     if any(start == end for start, end, _ in spans):
         return _replace_by_character(text, spans), notes
     out: list[str] = []

@@ -313,6 +313,29 @@ def _compare(op: str, lv: Any, rv: Any, dolma_numbers: bool, hits: list[str]) ->
 Test = Callable[[Any, list[str]], bool]
 
 
+def _guards_only(items: tuple[Any, ...]) -> bool:
+    """Whether every item but the last is an existence test of a prefix of the path the last compares
+    (`@.a && @.a[0] && @.a[0][2] > x`) by `<` or `>` with a number: the last can hold only where that path,
+    and so each prefix, exists, so it alone decides (and records no `hits`: no equality is tested)."""
+    last = items[-1]
+    if not (
+        isinstance(last, Cmp)
+        and last.op in ("<", ">")
+        and isinstance(last.left, Path)
+        and isinstance(last.right, Literal)
+        and _number(last.right.value)
+    ):
+        return False
+    steps = last.left.steps
+    return all(
+        isinstance(item, Logic)
+        and item.op == "exists"
+        and isinstance(item.items[0], Path)
+        and steps[: len(item.items[0].steps)] == item.items[0].steps
+        for item in items[:-1]
+    )
+
+
 def _compile_predicate(node: Any, dolma_numbers: bool) -> Test:
     if isinstance(node, Logic):
         if node.op == "exists":
@@ -323,7 +346,9 @@ def _compile_predicate(node: Any, dolma_numbers: bool) -> Test:
             (item,) = items
             return lambda at, hits: not item(at, hits)
         if node.op == "&&":
-            if len(items) == 3:  # Dolma's usual `@.a && @.a[0] && @.a[0][2] > x`, without a generator
+            if _guards_only(node.items):  # Dolma's usual `@.a && @.a[0] && @.a[0][2] > x`: the last alone
+                return items[-1]
+            if len(items) == 3:  # without a generator
                 a, b, c = items
                 return lambda at, hits: a(at, hits) and b(at, hits) and c(at, hits)
             return lambda at, hits: all(f(at, hits) for f in items)

@@ -73,7 +73,8 @@ def with_source(raw: bytes | None, obj: dict[str, Any], source: str) -> bytes | 
     return b"".join((head, b'{"source":', json.dumps(source, ensure_ascii=False).encode(), comma, rest))
 
 
-_decode = json.JSONDecoder().raw_decode
+# `raw_decode` without its Python frame: (value, end), StopIteration when no value starts there
+_scan = json.JSONDecoder().scan_once
 
 
 def pick(text: str, keys: tuple[tuple[str, str], ...]) -> tuple[Any, dict[str, Any]] | None:
@@ -87,13 +88,13 @@ def pick(text: str, keys: tuple[tuple[str, str], ...]) -> tuple[Any, dict[str, A
     if at < 0:
         return None
     try:
-        doc_id = _decode(text, _value_start(text, at + 5))[0]
+        doc_id = _scan(text, _value_start(text, at + 5))[0]
         found = {}
         for name, key in keys:
             at = text.find(key)
             if at >= 0:
-                found[name] = _decode(text, _value_start(text, at + len(key)))[0]
-    except (ValueError, IndexError):
+                found[name] = _scan(text, _value_start(text, at + len(key)))[0]
+    except (StopIteration, ValueError, IndexError):
         return None
     return doc_id, found
 
@@ -105,9 +106,16 @@ def _value_start(text: str, at: int) -> int:
 
 
 def attribute_line(
-    path: str, lines: Any, keys: tuple[tuple[str, str], ...] | None, doc_path: str, line_no: int, doc_id: str
+    path: str,
+    lines: Any,
+    keys: tuple[tuple[str, str], ...] | None,
+    doc_path: str,
+    line_no: int,
+    doc_id: str,
+    late: LateAttributes | None = None,
 ) -> dict[str, Any]:
-    """The next attribute line's needed attributes, checked to belong to the document just read."""
+    """The next attribute line's needed attributes, checked to belong to the document just read; with `late`,
+    the line is also kept there, for the values needed only if the document is kept."""
     try:
         a_line, raw = next(lines)
     except StopIteration:
@@ -115,13 +123,48 @@ def attribute_line(
             f"{path}: ends before {doc_path}:{line_no} (id {doc_id!r}); the attributes were made from "
             "other documents"
         ) from None
-    picked = pick(raw.decode("utf-8", errors="replace"), keys) if keys is not None else None
+    text = raw.decode("utf-8", errors="replace") if keys is not None or late is not None else ""
+    picked = pick(text, keys) if keys is not None else None
     if picked is None:
         row = parse_json_line(path, a_line, raw)
         picked = (row.get("id"), row.get("attributes") or {}) if isinstance(row, dict) else (None, {})
+    if late is not None:
+        late.rows.append((path, a_line, raw, text))
     if picked[0] != doc_id:
         raise DolmaKitError(
             f"{path}:{a_line}: attribute id {picked[0]!r} does not match document id {doc_id!r} at "
             f"{doc_path}:{line_no}; the attributes were made from other documents (or with other --skip-bad)"
         )
     return picked[1]
+
+
+class LateAttributes:
+    """A document's attribute lines, for the values only a kept document needs (a Dolma stream's span lists).
+
+    Span lists are most of an attribute row's decoding (a paragraph dedup row holds one span per duplicate
+    paragraph), and filters drop about half of a real corpus before any span is replaced: those documents'
+    spans are never decoded. `present` answers which names the rows hold without decoding them."""
+
+    __slots__ = ("keys", "rows")
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.keys = tuple((name, f'"{name}":') for name in names)
+        self.rows: list[tuple[str, int, bytes, str]] = []
+        """(attribute file, line, raw line, decoded line) of the current document, in experiment order."""
+
+    def present(self, skip: set[str]) -> list[str]:
+        """The late names not in `skip` that some row holds (found as `pick` finds them)."""
+        return [n for n, key in self.keys if n not in skip and any(key in row[3] for row in self.rows)]
+
+    def decode(self) -> dict[str, Any]:
+        """The late names' values, merged in experiment order (a later row wins, as in the eager merge)."""
+        found: dict[str, Any] = {}
+        for path, a_line, raw, text in self.rows:
+            picked = pick(text, self.keys)
+            if picked is None:  # not in the expected shape: decode it whole (raises with file:line if bad)
+                row = parse_json_line(path, a_line, raw)
+                attrs = row.get("attributes") if isinstance(row, dict) else None
+                attrs = attrs if isinstance(attrs, dict) else {}
+                picked = (None, {name: attrs[name] for name, _ in self.keys if name in attrs})
+            found.update(picked[1])
+        return found

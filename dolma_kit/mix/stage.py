@@ -42,7 +42,7 @@ from dolma_kit.mix.dolma_run import TOO_SHORT, DolmaDocuments, DolmaPlan, DolmaR
 from dolma_kit.mix.filters import Node, Resolver, attributes_of, compile_filter, parse_filter
 from dolma_kit.mix.parts import PartWriter, sample_copies
 from dolma_kit.mix.recipe import Output, Recipe, Stream
-from dolma_kit.mix.rows import attribute_line, records, with_source
+from dolma_kit.mix.rows import LateAttributes, attribute_line, records, with_source
 from dolma_kit.mix.spans import SpanError, apply
 
 MANIFEST_DIR = "_mix"
@@ -147,17 +147,22 @@ def _dolma_plan(stream: Stream, rules: DolmaRules, docs: list[str], dolma_compat
                 f"(expected {storage.join(attr_root, rel)}); {_experiments_hint(attr_root)}"
             )
     referenced: set[str] | None = set()  # the names the JSONPath queries read (None: not known statically)
-    queries = [] if rules.syntax == "jq" else [*rules.include, *rules.exclude]
-    queries += [span.span for span in rules.span_replacement if span.syntax != "jq"]
-    for text in queries:
+    filtered: set[str] | None = set()  # of those, the names the filters read (the rest only span_replacement)
+    filters = [] if rules.syntax == "jq" else [*rules.include, *rules.exclude]
+    spans = [span.span for span in rules.span_replacement if span.syntax != "jq"]
+    for index, text in enumerate(filters + spans):
         found = jsonpath.parse(text).attribute_names()
         referenced = None if found is None or referenced is None else referenced | found
+        if index < len(filters):
+            filtered = None if found is None or filtered is None else filtered | found
     jq = rules.syntax == "jq" or any(span.syntax == "jq" for span in rules.span_replacement)
     keep_all = jq or (stream.attributes and "attributes" not in rules.discard_fields)
+    names = None if keep_all or referenced is None else frozenset(referenced)
     return DolmaPlan(
         rules=rules,
         dolma_compatible=dolma_compatible,
-        names=None if keep_all or referenced is None else frozenset(referenced),
+        names=names,
+        late=frozenset() if names is None or filtered is None else names - filtered,
         referenced=None if referenced is None else frozenset(referenced),
     )
 
@@ -172,7 +177,7 @@ def resolve(
         docs = [i.path for i in infos]
         if stream.dolma is not None:
             dolma = _dolma_plan(stream, stream.dolma, docs, dolma_compatible)
-            names = None if dolma.names is None else tuple(sorted(dolma.names))
+            names = None if dolma.names is None else tuple(sorted(dolma.names - dolma.late))
             plans.append(
                 StreamPlan(
                     name=stream.name,
@@ -280,6 +285,7 @@ def mix_shard(
         for path, lines, names in zip(attr_files, attr_lines, plan.picks, strict=True)
     ]
     dolma = DolmaDocuments(plan.dolma, task.input, bool(attr_files)) if plan.dolma is not None else None
+    late = LateAttributes(tuple(sorted(plan.dolma.late))) if plan.dolma and plan.dolma.late else None
     replace = plan.replace
     rate, seed = plan.sample, plan.seed
     replaced = [0] * len(replace)
@@ -290,17 +296,19 @@ def mix_shard(
     with RejectsWriter(task, stats) as rejects:
         try:
             for line_no, obj, raw in records(task.input, stats, rejects if plan.skip_bad else None):
+                if late is not None:
+                    late.rows.clear()
                 if len(sources) == 1:  # the common case: no merge dict to build
-                    attrs = attribute_line(*sources[0], task.input, line_no, obj["id"])
+                    attrs = attribute_line(*sources[0], task.input, line_no, obj["id"], late)
                 else:
                     attrs = {}
                     for source_file in sources:
-                        attrs.update(attribute_line(*source_file, task.input, line_no, obj["id"]))
+                        attrs.update(attribute_line(*source_file, task.input, line_no, obj["id"], late))
                 if sampler is not None:
                     text = obj.get("text")  # as read: replacement assigns a new string
                 copies, edits = 1, None
                 if dolma is not None:
-                    reason, line = dolma.process(obj, attrs, line_no, raw)
+                    reason, line = dolma.process(obj, attrs, line_no, raw, late)
                 elif include and not any(f(attrs) for f in include):
                     reason = NOT_INCLUDED
                 else:

@@ -9,17 +9,18 @@ from __future__ import annotations
 import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from dolma_kit.documents import Document
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
+class Span(NamedTuple):
     """A scored character range of a document's text, `[start, end)` in Python string indices.
 
     `type` is the attribute name within the tagger (e.g. `email_address`); the stage writes it as
-    `<experiment>__<tagger>__<type>`. Document-level scores are one span over the whole text.
+    `<experiment>__<tagger>__<type>`. Document-level scores are one span over the whole text. Immutable, as
+    the frozen dataclass it was; a named tuple because taggers build one per flagged line or paragraph
+    (hundreds of thousands a shard on real text) and a tuple is built about three times faster.
     """
 
     start: int

@@ -64,6 +64,20 @@ def load_word_list(path: str) -> tuple[frozenset[str], tuple[str, ...]]:
     return frozenset(w for w in lines if " " not in w), tuple(sorted({w for w in lines if " " in w}))
 
 
+_KEY_CHARS = 3
+
+
+def _phrase_key(phrase: str) -> str | None:
+    """The start of the token any occurrence of `phrase` puts after its first space, or None (search always).
+
+    In `a bc…` the space is whitespace, so a token of `text.split()` starts right after it and, when `bc…`'s
+    first `_KEY_CHARS` characters hold no whitespace, begins with them: a text without such a token cannot
+    contain the phrase.
+    """
+    key = phrase.partition(" ")[2][:_KEY_CHARS]
+    return key if len(key) == _KEY_CHARS and key.split() == [key] else None
+
+
 @register_tagger("c4_dolma_v1", alias="c4_dolma")
 class C4DolmaTagger(Tagger):
     """Dolma 1.2.1 `c4_v2`: spans of lines without terminal punctuation or with too few words, and flags."""
@@ -76,11 +90,18 @@ class C4DolmaTagger(Tagger):
         path = self.config.bad_words_file
         self._words, self._phrases = load_word_list(path) if path else (frozenset(), ())
         self._terminal = tuple(self.config.terminal_punctuation)
+        self._phrase_keys = tuple((p, _phrase_key(p)) for p in self._phrases)
 
     def _has_naughty_word(self, lowered: str) -> bool:
         if not self._words and not self._phrases:
             return False
-        return not self._words.isdisjoint(lowered.split()) or any(p in lowered for p in self._phrases)
+        tokens = set(lowered.split())
+        if not self._words.isdisjoint(tokens):
+            return True
+        # a phrase's substring search over the whole text is the cost; a phrase can only occur where some
+        # token starts with the 3 characters after its first space, so most searches are skipped
+        starts = {t[:_KEY_CHARS] for t in tokens}
+        return any(p in lowered for p, key in self._phrase_keys if key is None or key in starts)
 
     def predict(self, doc: Document) -> list[Span]:
         lowered = doc.text.lower()

@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 
@@ -185,8 +186,9 @@ def gopher_dolma_measures(text: str, collapse_blank_lines: bool = False) -> dict
     for lines in split_chunks(text, _BLANK_RUNS if collapse_blank_lines else NEWLINE):
         counts.update(lines)
         n_lines += len(lines)
-        bullet_lines += sum(s.startswith(("*", "-")) for s in lines)
-        ellipsis_lines += sum(s.endswith("…") for s in lines)
+        # map over the bound methods: a C loop, not a generator frame per line (real text has many short lines)
+        bullet_lines += sum(map(str.startswith, lines, repeat(("*", "-"), len(lines))))
+        ellipsis_lines += sum(map(str.endswith, lines, repeat("…", len(lines))))
     dup_lines, dup_line_chars = duplicate_counts(counts, n_lines)
     del counts
     # a letter stays a letter when lowercased, so gopher_v1's lowercase-based alpha count is Dolma's
