@@ -27,6 +27,9 @@ def exact(
         str | None,
         typer.Option(help="Intermediate files go to <work-dir>/exact/ (default: <attribute root>/_work)."),
     ] = None,
+    keep_work: Annotated[
+        bool, typer.Option(help="Keep the hash and resolve files after success (default: removed).")
+    ] = False,
     partitions: Annotated[
         int | None, typer.Option(help="Hash partitions; resolve memory ≈ all keys / partitions.")
     ] = None,
@@ -49,6 +52,9 @@ def dolma(
     work_dir: Annotated[
         str | None, typer.Option(help="Intermediate files (default: <attribute root>/_work).")
     ] = None,
+    keep_work: Annotated[
+        bool, typer.Option(help="Keep the hash and resolve files after success (default: removed).")
+    ] = False,
     processes: Processes = None,
     skip_bad: SkipBad = False,
     force: Force = False,
@@ -62,7 +68,8 @@ def dolma(
     from dolma_kit.stages import stage
 
     file = load(config)
-    options = {"processes": processes, "work_dir": work_dir, "skip_bad": skip_bad, "force": force}
+    options = {"processes": processes, "work_dir": work_dir, "keep_work": keep_work, "skip_bad": skip_bad,
+               "force": force}  # fmt: skip
     exact_config, notes = build(file, config, compat=dolma_compat, **options)
     console = Console()
     for note in notes:

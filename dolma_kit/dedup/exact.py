@@ -17,9 +17,11 @@ false duplicates expected at a trillion.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +32,7 @@ from dolma_kit import storage
 from dolma_kit.attributes import SCHEMA_NAME, attribute_tasks
 from dolma_kit.dedup import exact_passes as passes
 from dolma_kit.dedup.dolma import DolmaDedupe, notes
+from dolma_kit.dedup.exact_partition import offsets_path
 from dolma_kit.dedup.exact_passes import attribute_names, count_names, spans
 from dolma_kit.documents import dumps
 from dolma_kit.errors import DolmaKitError
@@ -82,6 +85,10 @@ class ExactDedupConfig:
     (`paragraphs_under_minimum`). 1 (or 0): every paragraph with a letter or digit, as CCNet does."""
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     """Local processes (default) or a Ray cluster: all three passes run on it."""
+    keep_work: bool = False
+    """Keep the hash and resolve files after a successful run. By default they are removed: they are ~0.4× the
+    gzipped input for paragraphs, and nothing reads them once every attribute shard is written (the plan and
+    the per-shard counts, a few bytes a shard, stay for the summary of a later run)."""
     dolma: DolmaDedupe | None = None
     """For `key: dolma`: Dolma's document or paragraph (n-gram) dedup, its attribute name and values, exact
     instead of a Bloom filter (`dolma_kit.dedup.dolma`)."""
@@ -212,11 +219,19 @@ def dedup_exact(config: ExactDedupConfig, **run_options: Any) -> RunResult:
         **run_options,
     }
     hash_result = resolve_result = None
+    hash_tasks = [
+        ShardTask(key=t.key + ".npy", input=t.input, output=passes.hash_path(work, t.key), size=t.size)
+        for t in tasks
+    ]
+    resolve_tasks = [
+        ShardTask(
+            key=passes.resolve_key(p),
+            input=storage.join(work, "hash"),
+            output=storage.join(work, "resolve", passes.resolve_key(p)),
+        )
+        for p in range(partitions)
+    ]
     if config.force or not _all_done(tasks):
-        hash_tasks = [
-            ShardTask(key=t.key + ".npy", input=t.input, output=passes.hash_path(work, t.key), size=t.size)
-            for t in tasks
-        ]
         hash_fn = functools.partial(
             passes.hash_shard,
             key=config.key,
@@ -229,14 +244,6 @@ def dedup_exact(config: ExactDedupConfig, **run_options: Any) -> RunResult:
             dolma=config.dolma,
         )
         hash_result = run_shards(hash_fn, hash_tasks, title="dedup exact 1/3 hash", **common)
-        resolve_tasks = [
-            ShardTask(
-                key=passes.resolve_key(p),
-                input=storage.join(work, "hash"),
-                output=storage.join(work, "resolve", passes.resolve_key(p)),
-            )
-            for p in range(partitions)
-        ]
         resolve_fn = functools.partial(
             passes.resolve_partition, work=work, digest=digest, paragraphs=spans(config.key, config.dolma)
         )
@@ -271,7 +278,30 @@ def dedup_exact(config: ExactDedupConfig, **run_options: Any) -> RunResult:
         storage.write_text(
             storage.join(root, SUMMARY_NAME), json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
         )
+    if not config.keep_work:
+        clean_work([*hash_tasks, *resolve_tasks], work)
     return result
+
+
+def clean_work(tasks: list[ShardTask], work: str) -> None:
+    """Remove the hash and resolve passes' files once every attribute shard is written (markers first, so a
+    file is never marked done without being there: a later run that needs them redoes both passes). Rejects
+    stay where they are: they are the user's record of bad input."""
+    for task in tasks:
+        storage.remove(task.marker)
+    for task in tasks:
+        storage.remove(offsets_path(task.output))
+        storage.remove(task.output)
+    if not storage.is_remote(work):
+        for folder in ("hash", "resolve"):
+            remove_empty_folders(storage.local_path(storage.join(work, folder)))
+
+
+def remove_empty_folders(root: str) -> None:
+    """Delete `root` and the folders under it that hold no file (bottom-up); a folder with a file stays."""
+    for folder, _, _ in sorted(os.walk(root, topdown=False), key=lambda t: -len(t[0])):
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
 
 
 def summary_paths(config: ExactDedupConfig) -> list[str]:

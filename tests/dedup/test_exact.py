@@ -275,11 +275,11 @@ def test_same_attributes_for_any_partition_count(tmp_path: Path) -> None:
 
 def test_resume_skips_finished_passes(tmp_path: Path) -> None:
     random_corpus(tmp_path)
-    run(tmp_path, "text", partitions=4)
+    run(tmp_path, "text", partitions=4, keep_work=True)
     before = attribute_bytes(tmp_path, "text")
     attr = tmp_path / "attributes" / "text" / "a" / "part-0001.jsonl"
     attr.unlink()  # a lost output (its marker alone does not count as done)
-    run(tmp_path, "text")  # partitions come from the work dir's plan
+    run(tmp_path, "text", keep_work=True)  # partitions come from the work dir's plan
     passes = summary(tmp_path, "text")["passes"]
     assert (passes["hash"]["skipped"], passes["resolve"]["skipped"]) == (7, 4)
     assert (passes["attributes"]["shards"], passes["attributes"]["skipped"]) == (7, 6)
@@ -459,7 +459,38 @@ def test_documents_attributes_and_work_dir_on_s3(s3_bucket: str, tmp_path: Path)
     for key in attribute_bytes(local, "e"):
         body = client.get_object(Bucket=bucket, Key=f"attributes/e/{key}")["Body"].read()
         assert body == (local / "attributes" / "e" / key).read_bytes()
-    assert storage.exists(f"{s3_bucket}/attributes/e/_work/exact/resolve/part-00001.npy.done")
+    assert storage.exists(f"{s3_bucket}/attributes/e/_work/exact/plan.json")  # a re-run's check stays
+    assert not storage.exists(f"{s3_bucket}/attributes/e/_work/exact/resolve/part-00001.npy.done")
+    assert not storage.exists(f"{s3_bucket}/attributes/e/_work/exact/resolve/part-00001.npy")
+
+
+def test_work_is_removed_after_success_unless_keep_work(tmp_path: Path) -> None:
+    """The hash and resolve files go after a successful run (the plan and counts stay, so the summary of a
+    re-run still counts); a re-run that needs them redoes both passes and writes the same attributes."""
+    random_corpus(tmp_path)
+    run(tmp_path, "paragraphs", experiment="kept", partitions=4, keep_work=True)
+    run(tmp_path, "paragraphs", experiment="clean", partitions=4)
+    kept = tmp_path / "attributes" / "kept" / "_work" / "exact"
+    clean = tmp_path / "attributes" / "clean" / "_work" / "exact"
+    assert (kept / "hash").is_dir() and (kept / "resolve").is_dir()
+    assert sorted(p.name for p in clean.iterdir()) == ["counts", "plan.json"]
+
+    def same_attributes() -> bool:
+        kept_bytes = {
+            k: v.replace(b'"kept__', b'"clean__') for k, v in attribute_bytes(tmp_path, "kept").items()
+        }
+        return kept_bytes == attribute_bytes(tmp_path, "clean")
+
+    assert same_attributes()
+    counted = summary(tmp_path, "clean")["exact"]
+    assert counted == {**summary(tmp_path, "kept")["exact"], "work_dir": counted["work_dir"]}
+
+    (tmp_path / "attributes" / "clean" / "a" / "part-0001.jsonl").unlink()
+    run(tmp_path, "paragraphs", experiment="clean")
+    passes = summary(tmp_path, "clean")["passes"]
+    assert passes["hash"]["skipped"] == 0 and passes["attributes"]["skipped"] == 6
+    assert same_attributes()
+    assert summary(tmp_path, "clean")["exact"]["duplicate_paragraphs"] == counted["duplicate_paragraphs"]
 
 
 def test_key_id_marks_a_repeated_id_within_a_source(tmp_path: Path) -> None:
