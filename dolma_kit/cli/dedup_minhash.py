@@ -45,6 +45,14 @@ def minhash(
             "task needs < ~512 MB (~10 million documents), else enough for each to fit.",
         ),
     ] = None,
+    band_partitions: Annotated[
+        int | None,
+        typer.Option(
+            help="Hash partitions of each LSH band: 1 = one task a band (~51 B a document); N = a keys pass, "
+            "then one task per band and partition, each holding 1/N of the band; same result. Default: 1 up "
+            "to ~10 GB of input, else enough for each task to fit ~512 MB.",
+        ),
+    ] = None,
     keep_work: Annotated[
         bool,
         typer.Option(help="Keep signatures, shingle sets and candidates after success (default: removed)."),

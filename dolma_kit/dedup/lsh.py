@@ -58,8 +58,15 @@ def candidate_pairs(keys: np.ndarray, valid: np.ndarray, window: int) -> np.ndar
     Within a bucket, in document order, each member is paired with its next `window - 1` members.
     """
     idx = np.flatnonzero(valid)
-    order = idx[np.argsort(keys[idx], kind="stable")]
+    return bucket_pairs(keys[idx], idx, window)
+
+
+def bucket_pairs(keys: np.ndarray, docs: np.ndarray, window: int) -> np.ndarray:
+    """`candidate_pairs` over (key, document) records given in ascending document order: a band's valid
+    documents, or one hash partition of them (`lsh_partition`), which holds whole buckets."""
+    order = np.argsort(keys, kind="stable")
     sorted_keys = keys[order]
+    order = docs[order]
     out = []
     for d in range(1, window):
         if d >= len(order):

@@ -15,6 +15,7 @@ from rich.text import Text
 
 from dolma_kit import storage
 from dolma_kit.dedup.arrays import load_npy
+from dolma_kit.dedup.cluster_sizes import ClusterSizes, label_chunks
 from dolma_kit.dedup.minhash import MinhashConfig, s_curve
 from dolma_kit.documents import DocumentReader
 
@@ -28,20 +29,20 @@ PREVIEW_CHARS = 200
 
 def build_report(config: MinhashDedupConfig, plan: Plan, counts: list[int]) -> dict[str, Any]:
     """The report JSON: config, S-curve, totals, per source, cluster-size histogram, example clusters."""
-    labels = np.asarray(load_npy(plan.cluster.output))
+    labels = load_npy(plan.cluster.output)  # memory-mapped when local: read a shard at a time
     n = len(labels)
-    sizes = np.bincount(labels, minlength=n) if n else np.zeros(0, dtype=np.int64)
+    table = ClusterSizes(plan.cluster.output)
     offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-    removed = labels != np.arange(n)
     per_source: dict[str, dict[str, int]] = {}
     for i, task in enumerate(plan.attributes):
         source = task.key.split("/")[0] if "/" in task.key else ""
-        lo, hi = offsets[i], offsets[i + 1]
+        lo, hi = int(offsets[i]), int(offsets[i + 1])
         row = per_source.setdefault(source, {"documents": 0, "removed": 0, "in_clusters": 0})
-        row["documents"] += int(hi - lo)
-        row["removed"] += int(removed[lo:hi].sum())
-        row["in_clusters"] += int((sizes[labels[lo:hi]] >= 2).sum())
-    cluster_sizes = sizes[sizes >= 2]
+        shard = np.asarray(labels[lo:hi])
+        row["documents"] += hi - lo
+        row["removed"] += int((shard != np.arange(lo, hi)).sum())
+        row["in_clusters"] += int((table.of(shard) >= 2).sum())
+    cluster_sizes = np.asarray(table.sizes)
     values, freq = np.unique(cluster_sizes, return_counts=True)
     counts_path = plan.cluster.output + ".counts.json"
     lsh_counts = json.loads(storage.read_text(counts_path)) if storage.exists(counts_path) else {}
@@ -53,25 +54,30 @@ def build_report(config: MinhashDedupConfig, plan: Plan, counts: list[int]) -> d
             "documents": n,
             "clusters": len(cluster_sizes),
             "documents_in_clusters": int(cluster_sizes.sum()),
-            "removed": int(removed.sum()),
+            "removed": sum(row["removed"] for row in per_source.values()),
             **{k: v for k, v in lsh_counts.items() if k in ("candidates", "verified", "rejected")},
         },
         "per_source": per_source,
         "cluster_size_histogram": {str(int(v)): int(f) for v, f in zip(values, freq, strict=True)},
-        "examples": _examples(plan, labels, sizes, offsets, config.skip_bad),
+        "examples": _examples(plan, labels, table, offsets, config.skip_bad),
     }
 
 
-def _examples(plan: Plan, labels: np.ndarray, sizes: np.ndarray, offsets: np.ndarray,
+def _examples(plan: Plan, labels: np.ndarray, table: ClusterSizes, offsets: np.ndarray,
               skip_bad: bool) -> list[dict[str, Any]]:  # fmt: skip
-    heads = np.flatnonzero(sizes >= 2)
-    if len(heads) == 0:
+    if len(table.roots) == 0:
         return []
-    heads = heads[np.lexsort((heads, -sizes[heads]))][:EXAMPLE_CLUSTERS]  # largest first, then first found
+    roots, sizes = np.asarray(table.roots), np.asarray(table.sizes)
+    pick = np.lexsort((roots, -sizes))[:EXAMPLE_CLUSTERS]  # largest first, then first found
+    heads, head_sizes = roots[pick], sizes[pick]
     wanted: dict[int, int] = {}
-    for head in heads:
-        for member in np.flatnonzero(labels == head)[:EXAMPLE_MEMBERS]:
-            wanted[int(member)] = int(head)
+    for head in heads.tolist():
+        members: list[int] = []
+        for first, chunk in label_chunks(labels, head):  # members come at or after their root
+            members += (first + np.flatnonzero(chunk == head)[: EXAMPLE_MEMBERS - len(members)]).tolist()
+            if len(members) >= EXAMPLE_MEMBERS:
+                break
+        wanted.update(dict.fromkeys(members, head))
     found: dict[int, dict[str, Any]] = {}
     shards = np.searchsorted(offsets, sorted(wanted), side="right") - 1
     for s in sorted(set(shards.tolist())):
@@ -88,10 +94,10 @@ def _examples(plan: Plan, labels: np.ndarray, sizes: np.ndarray, offsets: np.nda
     return [
         {
             "cluster_id": int(head),
-            "size": int(sizes[head]),
+            "size": int(size),
             "members": [found[m] for m in sorted(wanted) if wanted[m] == head and m in found],
         }
-        for head in heads
+        for head, size in zip(heads, head_sizes, strict=True)
     ]
 
 

@@ -11,6 +11,8 @@ a digest of the ordered shard list), so files of different settings or inputs ne
     signatures/<n·p·s·x>/<source>/<shard>.offsets.npy   int64 [documents + 1]: document i's are [o[i], o[i+1])
     lsh/<n·p·s·b·r·w>-<digest>/band-<i>.npy       int64 [pairs, 2] candidate pairs of band i, sorted (first < second)
     lsh/<n·p·s·b·r·w>-<digest>/band-<i>.index.npy int64: the first document of every 65,536th pair
+    lsh/<n·p·s·b·r·w>-<digest>-p<P>/…             with P band partitions (`lsh_partition`): keys/<shard>
+                                                  records, band-<i>-part-<j>.npy pairs and their index
     clusters/<…·t>-<digest>/labels.npy            int64 [documents]: smallest index in the cluster
     clusters/<…·t>-<digest>/rounds-p<P>/…         while clustering runs in P partitions (cluster_distributed)
     clusters/<…·t>-<digest>/labels.npy.shards.json  documents per shard (what the report needs)
@@ -48,15 +50,11 @@ from dolma_kit import storage
 from dolma_kit.attributes import SCHEMA_NAME, attribute_tasks, write_attribute_shard
 from dolma_kit.dedup.arrays import load_npy, npy_rows, save_npy
 from dolma_kit.dedup.cluster_distributed import auto_partitions, cluster_components
-from dolma_kit.dedup.cluster_partition import index_path, save_pairs
-from dolma_kit.dedup.lsh import (
-    ShingleSets,
-    Signatures,
-    candidate_pairs,
-    cluster_pairs,
-    unique_pairs,
-    verified,
-)
+from dolma_kit.dedup.cluster_partition import index_path
+from dolma_kit.dedup.cluster_sizes import ClusterSizes, write_cluster_sizes
+from dolma_kit.dedup.exact_partition import offsets_path
+from dolma_kit.dedup.lsh import ShingleSets, cluster_pairs, unique_pairs, verified
+from dolma_kit.dedup.lsh_partition import band_tasks, default_band_partitions, run_lsh, signatures
 from dolma_kit.dedup.minhash import MinhashConfig, SignatureComputer
 from dolma_kit.documents import Document, DocumentReader, dumps
 from dolma_kit.errors import DolmaKitError
@@ -116,9 +114,13 @@ class MinhashDedupConfig:
     """Tasks per clustering step: 1 is one task (union-find), more spread it (large-star / small-star rounds,
     each task holding 1/N of the pairs and labels). Default: 1 while one task needs under ~512 MB (about 10
     million documents), else enough for each task to fit that."""
+    band_partitions: int | None = None
+    """Hash partitions of the LSH step: 1 is one task per band (~51 bytes a document each); more run a keys
+    pass and then one task per (band, partition), each holding 1/N of the band (`lsh_partition`); same
+    result. Default: 1 up to ~10 GB of input (~10 million documents), else enough for each to fit 512 MB."""
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
-    """Local processes (default) or a Ray cluster: every step runs on it (LSH one task per band, clustering
-    one task or `cluster_partitions` per round)."""
+    """Local processes (default) or a Ray cluster: every step runs on it (LSH one task per band or per band
+    partition, clustering one task or `cluster_partitions` per round)."""
 
     def __post_init__(self) -> None:
         if not self.experiment or "__" in self.experiment or "/" in self.experiment:
@@ -127,6 +129,8 @@ class MinhashDedupConfig:
             raise DolmaKitError(f"--stage {self.stage!r}: one of {', '.join(STAGES)}")
         if self.cluster_partitions is not None and self.cluster_partitions < 1:
             raise DolmaKitError(f"--cluster-partitions {self.cluster_partitions}: must be at least 1")
+        if self.band_partitions is not None and not 1 <= self.band_partitions <= 65_536:
+            raise DolmaKitError(f"--band-partitions {self.band_partitions}: must be between 1 and 65536")
 
 
 @dataclass
@@ -135,6 +139,8 @@ class Plan:
 
     attributes: list[ShardTask]
     signatures: list[ShardTask]
+    keys: list[ShardTask]
+    """The LSH keys pass (one task a signature shard); empty when the bands are not partitioned."""
     bands: list[ShardTask]
     cluster: ShardTask
     roots: list[str]
@@ -158,14 +164,12 @@ def plan(config: MinhashDedupConfig) -> Plan:
         )
         for t in attr
     ]
-    lsh_root = storage.join(work, "lsh", f"{mh.lsh_key()}-{digest}")
-    bands = [
-        ShardTask(key=f"band-{b:03d}.npy", input=sig_root, output=storage.join(lsh_root, f"band-{b:03d}.npy"))
-        for b in range(mh.b)
-    ]
+    parts = config.band_partitions or default_band_partitions(sum(t.size for t in attr))
+    lsh_root = storage.join(work, "lsh", f"{mh.lsh_key()}-{digest}" + (f"-p{parts}" if parts > 1 else ""))
+    keys, bands = band_tasks(lsh_root, sig_root, sigs, mh.b, parts)
     cluster_root = storage.join(work, "clusters", f"{mh.cluster_key()}-{digest}")
     cluster = ShardTask(key="labels.npy", input=lsh_root, output=storage.join(cluster_root, "labels.npy"))
-    return Plan(attr, sigs, bands, cluster, roots, work)
+    return Plan(attr, sigs, keys, bands, cluster, roots, work)
 
 
 # --------------------------------------------------------------------------------------------- npy i/o
@@ -226,11 +230,6 @@ def signature_shard(task: ShardTask, stats: ShardStats, *, minhash: MinhashConfi
     save_npy(task.output, sig)
 
 
-def _signatures(paths: list[str]) -> Signatures:
-    """Every shard's signatures, each opened (memory-mapped) only while read."""
-    return Signatures([functools.partial(load_npy, p) for p in paths], lengths=[npy_rows(p) for p in paths])
-
-
 def _shingle_sets(sig_paths: list[str]) -> ShingleSets:
     """Every shard's shingle hashes and offsets, each opened (memory-mapped) only while read."""
 
@@ -249,20 +248,10 @@ def _shingle_sets(sig_paths: list[str]) -> ShingleSets:
     return ShingleSets([functools.partial(open_shard, p) for p in sig_paths], lengths=lengths)
 
 
-def band_shard(task: ShardTask, stats: ShardStats, *, band: int, minhash: MinhashConfig,
-               sig_paths: list[str]) -> None:  # fmt: skip
-    """One LSH band over all signatures → its candidate pairs, sorted, with their index (read by ranges of
-    first documents when clustering is partitioned)."""
-    sigs = _signatures(sig_paths)
-    keys, valid = sigs.band(band, minhash.r)
-    save_pairs(task.output, candidate_pairs(keys, valid, minhash.window))
-    stats.documents_in = stats.kept = len(sigs)
-
-
 def cluster_shard(task: ShardTask, stats: ShardStats, *, minhash: MinhashConfig, sig_paths: list[str],
                   band_paths: list[str]) -> None:  # fmt: skip
     """All bands' candidates → verified pairs → cluster labels (and the counts beside them)."""
-    sigs = _signatures(sig_paths)
+    sigs = signatures(sig_paths)
     n = len(sigs)
     pairs = unique_pairs([load_npy(p, mmap=False) for p in band_paths], n)
     shingles = _shingle_sets(sig_paths) if minhash.verify == "exact" else None
@@ -278,15 +267,14 @@ def cluster_shard(task: ShardTask, stats: ShardStats, *, minhash: MinhashConfig,
 def verify_pairs(pairs: np.ndarray, *, minhash: MinhashConfig, sig_paths: list[str]) -> np.ndarray:
     """bool [E]: the pairs that join (what `cluster_pairs` verifies), for one partition of the cluster step."""
     shingles = _shingle_sets(sig_paths) if minhash.verify == "exact" else None
-    return verified(_signatures(sig_paths), pairs, minhash.threshold, shingles)
+    return verified(signatures(sig_paths), pairs, minhash.threshold, shingles)
 
 
 def attribute_shard(task: ShardTask, stats: ShardStats, *, experiment: str, labels_path: str,
                     offset: int, count: int, skip_bad: bool) -> None:  # fmt: skip
     """One document shard → its attribute lines: cluster id, cluster size, duplicate flag."""
-    labels_all = load_npy(labels_path)
-    labels = np.asarray(labels_all[offset : offset + count])
-    sizes = np.bincount(labels_all).astype(np.int64) if count else np.zeros(0, dtype=np.int64)
+    labels = np.asarray(load_npy(labels_path)[offset : offset + count])
+    sizes = ClusterSizes(labels_path).of(labels)
     names = [f"{experiment}__minhash__{name}" for name in ATTRIBUTE_NAMES]
     i = 0
 
@@ -299,7 +287,7 @@ def attribute_shard(task: ShardTask, stats: ShardStats, *, experiment: str, labe
         label = int(labels[i])
         duplicate = label != offset + i
         end = len(doc.text)
-        values = (float(label), float(sizes[label]), 1.0 if duplicate else 0.0)
+        values = (float(label), float(sizes[i]), 1.0 if duplicate else 0.0)
         i += 1
         return {name: [[0, end, value]] for name, value in zip(names, values, strict=True)}
 
@@ -361,10 +349,10 @@ def run_minhash(config: MinhashDedupConfig, **run_options: Any) -> MinhashResult
     sig_paths = [t.output for t in p.signatures]
     if want("lsh"):
         _require(p.signatures, "signatures")
-        tasks = p.bands
-        fns = {t.key: functools.partial(band_shard, band=b, minhash=mh, sig_paths=sig_paths)
-               for b, t in enumerate(tasks)}  # fmt: skip
-        steps["lsh"] = run_shards(functools.partial(_dispatch, fns=fns), tasks, title="minhash lsh", **common)
+        parts = len(p.bands) // mh.b
+        steps["lsh"] = run_lsh(
+            p.keys, p.bands, minhash=mh, sig_paths=sig_paths, partitions=parts, common=common
+        )
     if want("cluster"):
         _require(p.bands, "lsh")
         band_paths = [t.output for t in p.bands]
@@ -382,6 +370,7 @@ def run_minhash(config: MinhashDedupConfig, **run_options: Any) -> MinhashResult
     if want("attributes"):
         _require([p.cluster], "cluster")
         counts = _shard_counts(p)
+        write_cluster_sizes(p.cluster.output)  # one pass over the labels; the report and tasks map it
         offsets = np.concatenate(([0], np.cumsum(counts))).tolist()
         fns = {t.key: functools.partial(attribute_shard, experiment=config.experiment, labels_path=p.cluster.output,
                                         offset=offsets[i], count=counts[i], skip_bad=config.skip_bad)
@@ -424,11 +413,14 @@ def _finished(p: Plan) -> bool:
 def clean_work(p: Plan) -> None:
     """Remove the signature, shingle and candidate files of this run (markers first, so a file is never
     marked done without being there); labels, their counts and the state file stay."""
-    for task in [*p.signatures, *p.bands]:
+    for task in [*p.signatures, *p.keys, *p.bands]:
         storage.remove(task.marker)
     for task in p.signatures:
         for path in (*shingle_paths(task.output), task.output):
             storage.remove(path)
+    for task in p.keys:
+        storage.remove(offsets_path(task.output))
+        storage.remove(task.output)
     for task in p.bands:
         storage.remove(index_path(task.output))
         storage.remove(task.output)

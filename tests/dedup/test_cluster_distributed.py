@@ -222,6 +222,48 @@ def test_dedup_minhash_in_partitions_equals_one_task(tmp_path: Path) -> None:
     assert "--cluster-partitions 0: must be at least 1" in str(result.exception)
 
 
+def test_band_partitions_give_the_same_candidates_and_labels(tmp_path: Path) -> None:
+    """The LSH step in hash partitions (a keys pass, then one task per band and partition) finds the same
+    candidate pairs, so the same labels and attributes, for any number of partitions; its files go after."""
+    roots = {n: tmp_path / f"p{n}" for n in (1, 2, 8)}
+    clean = tmp_path / "clean"
+    chain_corpus(roots[1])
+    for root in (roots[2], roots[8], clean):
+        shutil.copytree(roots[1], root)
+    for n, root in roots.items():
+        run(
+            "-d",
+            f"{root}/documents/*/*.jsonl.gz",
+            "-e",
+            E,
+            "-p",
+            "2",
+            "--band-partitions",
+            str(n),
+            "--keep-work",
+        )
+    work = Path("attributes") / E / "_work" / "minhash"
+
+    def candidates(root: Path) -> np.ndarray:
+        pairs = [np.load(p) for p in sorted((root / work).glob("lsh/*/band-*.npy")) if ".index" not in p.name]
+        return np.unique(np.concatenate(pairs), axis=0)
+
+    [one_lsh] = (roots[1] / work).glob("lsh/*")
+    assert not (one_lsh / "keys").exists() and len(list(one_lsh.glob("band-*-part-*.npy"))) == 0
+    for n in (2, 8):
+        [lsh] = (roots[n] / work).glob("lsh/*")
+        assert lsh.name.endswith(f"-p{n}") and (lsh / "keys").is_dir()
+        assert len([p for p in lsh.glob("band-*-part-*.npy") if ".index" not in p.name]) % n == 0
+        assert np.array_equal(candidates(roots[n]), candidates(roots[1]))
+        assert attribute_bytes(roots[n]) == attribute_bytes(roots[1])
+        [a] = (roots[1] / work).glob("clusters/*/labels.npy")
+        [b] = (roots[n] / work).glob("clusters/*/labels.npy")
+        assert a.read_bytes() == b.read_bytes()
+    run("-d", f"{clean}/documents/*/*.jsonl.gz", "-e", E, "--band-partitions", "4")
+    assert attribute_bytes(clean) == attribute_bytes(roots[1])
+    assert not [p for p in (clean / work / "lsh").rglob("*") if p.is_file()], "keys and pairs removed"
+
+
 @pytest.fixture
 def ray_cluster() -> Iterator[ExecutorConfig]:
     """A local Ray cluster of 2 CPUs for one test, started through the executor's own `connect` (as
