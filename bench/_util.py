@@ -1,9 +1,11 @@
 """Run a command and measure it as a whole process tree: wall time, CPU seconds, peak summed memory.
 
-Both tools fan out into worker processes, so the parent's own numbers say little. CPU time comes from
-`wait4` on the child, which on Linux includes every descendant that was reaped (multiprocessing joins its
-workers); a /proc poll of each live process's utime+stime is kept as a floor in case a worker is never
-reaped. Memory is sampled from /proc every `interval` seconds: the peak of the *sum* over the tree of RSS
+Both tools fan out into worker processes, so the parent's own numbers say little. CPU time is exact: the
+measuring process becomes the subreaper of the command's tree (Linux `PR_SET_CHILD_SUBREAPER`), so processes
+that outlive their parent (our worker forkserver and the workers it forks) are reparented here and reaped
+after the command, and `RUSAGE_CHILDREN` then holds every descendant's CPU. (Before, `wait4` on the command
+missed orphans, and the /proc poll lost what they spent after its last sample: ~0.15 CPU-s of a 2-process
+run.) The poll of each live process's utime+stime stays as a floor. Memory is sampled from /proc every `interval` seconds: the peak of the *sum* over the tree of RSS
 (what the brief asks for; it counts pages shared by forked workers once per process) and of PSS (shared
 pages split between the processes that map them, so the sum is the tree's real footprint). No psutil: the
 project venv does not ship it, and /proc gives all of this directly.
@@ -11,12 +13,16 @@ project venv does not ship it, and /proc gives all of this directly.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import resource
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+_PR_SET_CHILD_SUBREAPER = 36
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -125,6 +131,9 @@ def run_measured(
     log.parent.mkdir(parents=True, exist_ok=True)
     peak_rss = peak_pss = peak_procs = 0
     last_ticks: dict[int, int] = {}
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    ours_before = set(_children_map().get(os.getpid(), ()))
+    usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     busy_before = machine_busy_s()
     with log.open("wb") as out:
         start = time.perf_counter()
@@ -152,9 +161,26 @@ def run_measured(
     proc.returncode = os.waitstatus_to_exitcode(
         status
     )  # reaped by wait4: tell Popen so it does not wait again
-    cpu = max(usage.ru_utime + usage.ru_stime, sum(last_ticks.values()) / _TICKS)
+    reap_orphans(ours_before)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    exact = after.ru_utime + after.ru_stime - usage_before.ru_utime - usage_before.ru_stime
+    cpu = max(exact, usage.ru_utime + usage.ru_stime, sum(last_ticks.values()) / _TICKS)
     others = max(0.0, machine_busy_s() - busy_before - cpu)  # includes this poller's own small share
     return Measured(proc.returncode, wall, cpu, peak_rss, peak_pss, peak_procs, others)
+
+
+def reap_orphans(keep: set[int], timeout_s: float = 60.0) -> None:
+    """Wait for the command's orphans (reparented to this subreaper), not for children this process had before
+    it (a Ray cluster a benchmark holds): they end with the command (a forkserver exits with its driver)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        orphans = set(_children_map().get(os.getpid(), ())) - keep
+        if not orphans:
+            return
+        for pid in orphans:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.02)
 
 
 def mib(n: int) -> str:

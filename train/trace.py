@@ -20,6 +20,9 @@ from dolma_kit.config import RUN_CONFIG_NAME, ConfigError, Where, from_dict, rea
 from train.data import DataConfig, TokenDataset
 from train.recovery import RecoveryState
 
+#: data orders up to this many instances (a 1 T-token run at seq_len 4,096) are sorted once per `Trace`
+INDEXED_ORDER_MAX = 1 << 28
+
 
 @dataclass(frozen=True, slots=True)
 class DocSpan:
@@ -63,6 +66,28 @@ class RunTrace:
         self.max_steps = len(self.order) // self.global_batch
         self.skipped: set[int] = RecoveryState.load(self.run_dir).skipped
         """Steps whose batch spike recovery skipped (recovery.json): scheduled, never trained on."""
+        self._by_instance: tuple[np.ndarray, np.ndarray] | None = None
+
+    def positions(self, wanted: np.ndarray) -> np.ndarray:
+        """The positions in the data order that hold any of `wanted` (sorted unique instance ids), ascending.
+
+        A scan of the order per query (`np.isin`) cost 110 ms at 1 B tokens (488 K instances), most of a find;
+        the order sorted by instance once (stable, so the positions of one instance stay ascending) answers
+        each query with two binary searches. Above `INDEXED_ORDER_MAX` instances the sorted copy would not be
+        worth its memory (4–8 bytes an instance, twice), so the scan stays."""
+        order = self.order
+        if len(order) > INDEXED_ORDER_MAX:
+            return np.flatnonzero(np.isin(order, wanted))
+        if self._by_instance is None:
+            sorter = np.argsort(np.asarray(order), kind="stable")
+            sorter = sorter.astype(np.int32) if len(order) < 2**31 else sorter
+            self._by_instance = (sorter, np.asarray(order)[sorter])
+        sorter, by_instance = self._by_instance
+        lo = np.searchsorted(by_instance, wanted, side="left")
+        hi = np.searchsorted(by_instance, wanted, side="right")
+        if not len(wanted) or not (hi > lo).any():
+            return np.zeros(0, dtype=np.int64)
+        return np.sort(np.concatenate([sorter[a:b] for a, b in zip(lo, hi, strict=True)]).astype(np.int64))
 
     def trained_order(self, until: int) -> np.ndarray:
         """The instance ids trained on in steps 1 … `until`, skipped steps left out."""
@@ -138,8 +163,8 @@ class RunTrace:
                     )
         if not found:
             return []
-        wanted = np.concatenate([ids for _, _, ids in found])
-        positions = np.flatnonzero(np.isin(self.order, wanted))
+        wanted = np.unique(np.concatenate([ids for _, _, ids in found]))
+        positions = self.positions(wanted)
         if self.skipped:
             positions = positions[~np.isin(positions // self.global_batch + 1, sorted(self.skipped))]
         instances = np.asarray(self.order[positions], dtype=np.int64)

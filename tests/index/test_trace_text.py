@@ -83,13 +83,13 @@ def test_the_order_sorted_by_instance_answers_as_the_scan_does(
 ) -> None:
     """`Schedule` finds an instance's positions by binary search in the order sorted once (a scan per query
     cost 110 ms at 1 B tokens); past `INDEXED_ORDER_MAX` it scans. Both answer alike, epochs repeating ids."""
-    from dolma_kit.index import schedule as schedule_module
+    from train import trace as trace_module
 
     run, ix, schedule = _held_out_run(indexed_demo, tmp_path / "run", steps=400)
     assert len(schedule.trace.order) > schedule.trace.data.num_instances  # more than one epoch
     found = [occ for q in ([274], ix.encode(" of"), ix.encode(" la")) for occ in ix.find(q, limit=40)[1]]
     indexed = schedule.seen(found)
-    monkeypatch.setattr(schedule_module, "INDEXED_ORDER_MAX", 0)
+    monkeypatch.setattr(trace_module, "INDEXED_ORDER_MAX", 0)
     assert Schedule(run, indexed_demo).seen(found) == indexed
     assert sum(len(s.steps) for s in indexed) > len(found) and any(s.held_out for s in indexed)
 
