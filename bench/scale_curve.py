@@ -447,16 +447,24 @@ def main(argv: list[str] | None = None) -> None:
         }
         if not args.keep:
             shutil.rmtree(root)
+        path = save_report(report, runs, per_size, out, args.sizes)  # after every size: a long run killed
+        console.print(f"[dim]partial report ({len(per_size)} of {len(args.sizes)} sizes): {path}[/]")
     summary = summarize(runs)
     print_tables(runs, summary, args.processes)
-    report["per_size"] = {str(k): v for k, v in per_size.items()}
+    console.print(f"report: {save_report(report, runs, per_size, out, args.sizes, summary)}")
+
+
+def save_report(report: dict[str, object], runs: list[StageRun], per_size: dict[int, dict[str, int]], out: Path,
+                sizes: tuple[int, ...], summary: dict[str, dict[str, object]] | None = None) -> Path:  # fmt: skip
+    """The JSON report so far (`--report` re-prints and summarises a partial one as well as a whole one)."""
+    report = {**report, "per_size": {str(k): v for k, v in per_size.items()}}
     report["runs"] = [{**asdict(r), "cpu_s_per_kdoc": r.cpu_per_kdoc} for r in runs]
-    report["summary"] = summary
+    report["summary"] = summary if summary is not None else summarize(runs)
     results = out / "results"
     results.mkdir(parents=True, exist_ok=True)
-    path = results / f"scale_curve-{'-'.join(str(n) for n in args.sizes)}.json"
+    path = results / f"scale_curve-{'-'.join(str(n) for n in sizes)}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
-    console.print(f"report: {path}")
+    return path
 
 
 if __name__ == "__main__":

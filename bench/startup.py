@@ -7,8 +7,8 @@
 Issue target: ≤ 1.5 CPU-s for a stage command such as `dolma-kit dedup exact` on 200 documents. The corpus is
 200 documents of real text the project did not write (Debian's documentation files under /usr/share/doc of
 at most 8 KB, one file a document: ~0.5 MB), in 4 shards. Every command runs with its default `--processes` (all cores) as a user runs it, `--force`
-so each run does the same work; CPU seconds come from `bench/_util.py:run_measured` (wait4 on the command, which
-includes every reaped worker, with a /proc poll as a floor). Each row is the lowest of `--runs` runs (CPU seconds are
+so each run does the same work; CPU seconds come from `bench/_util.py:run_measured` (exact: this process is the
+subreaper of the command's tree, so orphaned workers are reaped and counted too). Each row is the lowest of `--runs` runs (CPU seconds are
 inflated, never deflated, by other work on the machine). `before` starts workers the old way
 (DOLMA_KIT_WORKER_START=spawn: a fresh interpreter per worker per pass); `now` forks them from one forkserver.
 """

@@ -109,7 +109,7 @@ def test_dedup_exact_and_minhash_on_ray_are_byte_identical(tmp_path: Path) -> No
     produced = {}
     for executor in (ExecutorConfig(), RAY):  # the same folders (plans record paths), redone with force
         dedup_exact(ExactDedupConfig(documents=documents, experiment="ex", key="paragraphs", partitions=4,
-                                     processes=2, force=True, executor=executor))  # fmt: skip
+                                     processes=2, force=True, keep_work=True, executor=executor))  # fmt: skip
         result = run_minhash(MinhashDedupConfig(documents=documents, experiment="mh", processes=2, force=True, keep_work=True,
                                                 minhash=MinhashConfig(threshold=0.7), executor=executor))  # fmt: skip
         assert {s.status for step in result.steps.values() for s in step.shards} == {"done"}

@@ -9,7 +9,6 @@ parameters or query-parameter order.
 from __future__ import annotations
 
 import re
-import sys
 import unicodedata
 from collections.abc import Iterator
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -27,13 +26,21 @@ def normalization_table() -> dict[int, str | None]:
     back to paragraphs) translate with the very same table.
     """
     if not _TABLE:
-        for cp in range(sys.maxunicode + 1):
-            category = unicodedata.category(chr(cp))
-            if category[0] in "PS":
-                _TABLE[cp] = None
-            elif category == "Nd":
-                _TABLE[cp] = "0"
+        for first, last in TABLE_PLANES:
+            for cp in range(first, last):
+                category = unicodedata.category(chr(cp))
+                if category[0] in "PS":
+                    _TABLE[cp] = None
+                elif category == "Nd":
+                    _TABLE[cp] = "0"
     return _TABLE
+
+
+#: the code points the table scans: planes 0–3 (every P*, S* and Nd of Unicode 14–16 is in planes 0–1; 2–3 are
+#: ideographs) and 14 (tags, variation selectors). Planes 4–13 are unassigned and 15–16 private use. Scanning
+#: all 1.1 M code points took 0.34 CPU-s in every worker process of every dedup pass; this takes a quarter.
+#: A test checks that the planes left out hold none of these categories.
+TABLE_PLANES = ((0, 0x40000), (0xE0000, 0xF0000))
 
 
 _WHITESPACE = re.compile(r"\s+")

@@ -87,3 +87,23 @@ def test_text_digest_hashes_pieces_without_holding_the_normalised_text(monkeypat
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < len(text) // 4, peak  # the normalised text alone would be ~1.5 MB, its bytes as much
+
+
+def test_the_table_scans_every_plane_that_holds_punctuation_symbols_or_digits() -> None:
+    """`normalization_table` scans planes 0–3 and 14 only: none of the planes it leaves out holds a P*, S* or
+    Nd code point in this Python's Unicode database (else the table, and so every dedup key, would miss it)."""
+    import sys
+    import unicodedata
+
+    from dolma_kit.dedup.normalize import TABLE_PLANES, normalization_table
+
+    scanned = [range(first, last) for first, last in TABLE_PLANES]
+    missed = [
+        cp
+        for cp in range(sys.maxunicode + 1)
+        if not any(cp in r for r in scanned)
+        and (unicodedata.category(chr(cp))[0] in "PS" or unicodedata.category(chr(cp)) == "Nd")
+    ]
+    assert missed == []
+    table = normalization_table()
+    assert table[ord("!")] is None and table[ord("٣")] == "0" and table[0x1F600] is None  # an emoji: So
