@@ -17,6 +17,11 @@ class Key(str, Enum):
     id = "id"
 
 
+KeepWork = Annotated[
+    bool, typer.Option(help="Keep the hash and resolve files after success (default: removed).")
+]
+
+
 @stage_command("dedup exact", "documents", "experiment", "destination", *RUN_OPTIONS)
 def exact(
     key: Annotated[
@@ -27,9 +32,7 @@ def exact(
         str | None,
         typer.Option(help="Intermediate files go to <work-dir>/exact/ (default: <attribute root>/_work)."),
     ] = None,
-    keep_work: Annotated[
-        bool, typer.Option(help="Keep the hash and resolve files after success (default: removed).")
-    ] = False,
+    keep_work: KeepWork = False,
     partitions: Annotated[
         int | None, typer.Option(help="Hash partitions; resolve memory ≈ all keys / partitions.")
     ] = None,
@@ -52,9 +55,7 @@ def dolma(
     work_dir: Annotated[
         str | None, typer.Option(help="Intermediate files (default: <attribute root>/_work).")
     ] = None,
-    keep_work: Annotated[
-        bool, typer.Option(help="Keep the hash and resolve files after success (default: removed).")
-    ] = False,
+    keep_work: KeepWork = False,
     processes: Processes = None,
     skip_bad: SkipBad = False,
     force: Force = False,

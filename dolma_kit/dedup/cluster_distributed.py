@@ -37,7 +37,7 @@ import numpy as np
 from dolma_kit import storage
 from dolma_kit.dedup.cluster_partition import read_rows, star_partition, step_info, verify_partition
 from dolma_kit.errors import DolmaKitError
-from dolma_kit.executor import RunResult, ShardStats, ShardTask, run_shards
+from dolma_kit.executor import RunResult, ShardStats, ShardTask, per_task, run_shards
 from dolma_kit.executor.shards import load_marker
 
 #: one task's working-set target when choosing the partition count (`auto_partitions`)
@@ -82,7 +82,7 @@ def cluster_components(*, n: int, pair_paths: list[str], output: ShardTask, part
             for p in range(partitions)
         ]  # fmt: skip
         fns = {t.key: make(p) for p, t in enumerate(tasks)}
-        result = run_shards(functools.partial(_dispatch, fns=fns), tasks, title=f"{title} {label}", **options)
+        result = run_shards(per_task(fns), tasks, title=f"{title} {label}", **options)
         ran.extend(result.shards)
         return [t.output for t in tasks]
 
@@ -157,8 +157,3 @@ def remove_rounds(labels_path: str) -> None:
         return  # nothing left
     for path in sorted(found, key=lambda p: not p.endswith(".done")):
         storage.remove(path)
-
-
-def _dispatch(task: ShardTask, stats: ShardStats, *, fns: dict[str, Any]) -> None:
-    """The partition's own function (the tasks of a step differ in their partition number)."""
-    fns[task.key](task, stats)

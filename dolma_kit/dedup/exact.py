@@ -299,7 +299,7 @@ def clean_work(tasks: list[ShardTask], work: str) -> None:
 
 def remove_empty_folders(root: str) -> None:
     """Delete `root` and the folders under it that hold no file (bottom-up); a folder with a file stays."""
-    for folder, _, _ in sorted(os.walk(root, topdown=False), key=lambda t: -len(t[0])):
+    for folder, _, _ in os.walk(root, topdown=False):
         with contextlib.suppress(OSError):
             os.rmdir(folder)
 

@@ -32,7 +32,7 @@ from dolma_kit.dedup.cluster_partition import save_pairs
 from dolma_kit.dedup.exact_partition import load_partition, offsets_path, write_npy
 from dolma_kit.dedup.lsh import Signatures, band_keys, bucket_pairs, candidate_pairs
 from dolma_kit.dedup.minhash import MinhashConfig
-from dolma_kit.executor import RunResult, ShardStats, ShardTask, run_shards
+from dolma_kit.executor import RunResult, ShardStats, ShardTask, per_task, run_shards
 
 KEY_DTYPE = np.dtype([("key", "<u8"), ("doc", "<i8")])
 #: what one band task may hold: keys, validity, order and sorted keys come to ~51 bytes a document
@@ -121,25 +121,20 @@ def partition_shard(task: ShardTask, stats: ShardStats, *, slot: int, minhash: M
     stats.documents_in = stats.kept = len(records)
 
 
-def _dispatch(task: ShardTask, stats: ShardStats, *, fns: dict[str, Any]) -> None:
-    fns[task.key](task, stats)
-
-
 def run_lsh(key_tasks: list[ShardTask], band_tasks: list[ShardTask], *, minhash: MinhashConfig,
-            sig_paths: list[str], partitions: int, common: dict[str, Any]) -> RunResult:  # fmt: skip
+            sig_paths: list[str], common: dict[str, Any]) -> RunResult:  # fmt: skip
     """The LSH step: one task a band, or the keys pass and then one task per (band, partition)."""
     if not key_tasks:
         fns = {t.key: functools.partial(band_shard, band=b, minhash=minhash, sig_paths=sig_paths)
                for b, t in enumerate(band_tasks)}  # fmt: skip
-        return run_shards(functools.partial(_dispatch, fns=fns), band_tasks, title="minhash lsh", **common)
+        return run_shards(per_task(fns), band_tasks, title="minhash lsh", **common)
+    partitions = len(band_tasks) // minhash.b
     rows = [npy_rows(path) for path in sig_paths]
     firsts = np.concatenate(([0], np.cumsum(rows))).tolist()
     fns = {t.key: functools.partial(key_shard, minhash=minhash, first=int(firsts[i]), partitions=partitions)
            for i, t in enumerate(key_tasks)}  # fmt: skip
-    run_shards(functools.partial(_dispatch, fns=fns), key_tasks, title="minhash lsh 1/2 keys", **common)
+    run_shards(per_task(fns), key_tasks, title="minhash lsh 1/2 keys", **common)
     key_paths = [t.output for t in key_tasks]
     fns = {t.key: functools.partial(partition_shard, slot=slot, minhash=minhash, key_paths=key_paths)
            for slot, t in enumerate(band_tasks)}  # fmt: skip
-    return run_shards(
-        functools.partial(_dispatch, fns=fns), band_tasks, title="minhash lsh 2/2 bands", **common
-    )
+    return run_shards(per_task(fns), band_tasks, title="minhash lsh 2/2 bands", **common)

@@ -63,6 +63,7 @@ from dolma_kit.executor import (
     RunResult,
     ShardStats,
     ShardTask,
+    per_task,
     run_shards,
     summary_table,
     write_summary,
@@ -349,10 +350,7 @@ def run_minhash(config: MinhashDedupConfig, **run_options: Any) -> MinhashResult
     sig_paths = [t.output for t in p.signatures]
     if want("lsh"):
         _require(p.signatures, "signatures")
-        parts = len(p.bands) // mh.b
-        steps["lsh"] = run_lsh(
-            p.keys, p.bands, minhash=mh, sig_paths=sig_paths, partitions=parts, common=common
-        )
+        steps["lsh"] = run_lsh(p.keys, p.bands, minhash=mh, sig_paths=sig_paths, common=common)
     if want("cluster"):
         _require(p.bands, "lsh")
         band_paths = [t.output for t in p.bands]
@@ -375,9 +373,7 @@ def run_minhash(config: MinhashDedupConfig, **run_options: Any) -> MinhashResult
         fns = {t.key: functools.partial(attribute_shard, experiment=config.experiment, labels_path=p.cluster.output,
                                         offset=offsets[i], count=counts[i], skip_bad=config.skip_bad)
                for i, t in enumerate(p.attributes)}  # fmt: skip
-        result = run_shards(
-            functools.partial(_dispatch, fns=fns), p.attributes, title="dedup minhash", **common
-        )
+        result = run_shards(per_task(fns), p.attributes, title="dedup minhash", **common)
         steps["attributes"] = result
         report = build_report(config, p, counts)
         for root in p.roots:
@@ -438,11 +434,6 @@ def _check_state(p: Plan, force: bool) -> None:
                 f"({have.get('clusters')}); pass --force to rewrite them, or use another --experiment"
             )
     storage.write_text(path, json.dumps(want, indent=1) + "\n")
-
-
-def _dispatch(task: ShardTask, stats: ShardStats, *, fns: dict[str, Any]) -> None:
-    """Runs the per-task function (tasks of one step differ in their arguments: band number, offsets)."""
-    fns[task.key](task, stats)
 
 
 # --------------------------------------------------------------------------------------------- stage

@@ -17,6 +17,7 @@ from dolma_kit.executor.shards import (
     ShardFn,
     ShardStats,
     ShardTask,
+    per_task,
     run_one,
 )
 
@@ -32,6 +33,7 @@ __all__ = [
     "ShardStats",
     "ShardTask",
     "default_processes",
+    "per_task",
     "run_one",
     "run_shards",
     "stop_on_signals",

@@ -9,6 +9,7 @@ counts, so a re-run skips finished shards and still reports their counts. Every 
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -159,6 +160,17 @@ class ShardStats:
 
 
 ShardFn = Callable[[ShardTask, ShardStats], None]
+
+
+def per_task(fns: dict[str, ShardFn]) -> ShardFn:
+    """One shard function for a step whose tasks differ in their arguments (a band number, a partition, a
+    shard's offsets): task `t` runs `fns[t.key]`. A partial of a module-level function, so it pickles for
+    worker processes and Ray tasks."""
+    return functools.partial(_run_keyed, fns=fns)
+
+
+def _run_keyed(task: ShardTask, stats: ShardStats, *, fns: dict[str, ShardFn]) -> None:
+    fns[task.key](task, stats)
 
 
 def run_one(fn: ShardFn, task: ShardTask, sink: Callable[[int, int], None] | None = None) -> ShardStats:
